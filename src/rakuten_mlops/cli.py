@@ -1,0 +1,259 @@
+"""`rakuten-mlops`: the command line. Each command is a thin wrapper over a step function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from rakuten_mlops.cli_support import RichProgress, console, friendly_errors
+from rakuten_mlops.config import Settings, get_settings, load_params
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+data_app = typer.Typer(help="Sample generation, validation and import of Rakuten data folders.", no_args_is_help=True)
+pipeline_app = typer.Typer(help="Run the training pipeline, whole or step by step.", no_args_is_help=True)
+models_app = typer.Typer(help="Model registry: list versions, promote, roll back.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(models_app, name="models")
+
+ParamsOpt = Annotated[Path | None, typer.Option("--params", help="params.yaml (default: ./params.yaml if present)")]
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+def _params(path: Path | None) -> Any:
+    return load_params(path) if path is not None else _settings().resolve_params()
+
+
+# ---------------------------------------------------------------- data
+@data_app.command("sample")
+@friendly_errors
+def data_sample(
+    out: Annotated[Path, typer.Option("--out", help="folder to write the dataset to")],
+    n_per_class: Annotated[int, typer.Option(help="average rows per class (real class proportions)")] = 40,
+    seed: Annotated[int, typer.Option(help="random seed: same seed, same files")] = 42,
+    images: Annotated[bool, typer.Option("--images/--no-images", help="write JPEG images")] = True,
+    image_size: Annotated[int, typer.Option(help="image side in pixels (the challenge uses 500)")] = 500,
+) -> None:
+    """Write a realistic sample dataset in the exact challenge layout (CSVs + JPEG images)."""
+    from rakuten_mlops.data.sample import class_sizes, generate_sample
+
+    total = round(sum(class_sizes(n_per_class).values()))
+    with RichProgress() as progress:
+        advance = progress.task("writing images", total=total if images else 0)
+        summary = generate_sample(
+            out, n_per_class, seed, with_images=images, image_size=image_size, on_image=lambda: advance(1)
+        )
+    console.print(
+        f"wrote {summary.n_train} labelled + {summary.n_test} unlabelled listings and "
+        f"{summary.n_images} images to [bold]{summary.out_dir}[/]"
+    )
+
+
+@data_app.command("validate")
+@friendly_errors
+def data_validate(
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="folder in the challenge layout")],
+    rejects: Annotated[Path | None, typer.Option(help="where to write rejected rows (CSV)")] = None,
+) -> None:
+    """Check a data folder: layout, columns, every row and every image. Exit 1 when rows are rejected."""
+    from rakuten_mlops.data.loader import load_dataset
+    from rakuten_mlops.data.validation import validate
+
+    raw = load_dataset(data_dir)
+    with RichProgress() as progress:
+        advance = progress.task("checking rows and images", total=len(raw.frame))
+        last = [0]
+
+        def on_progress(done: int) -> None:
+            advance(done - last[0])
+            last[0] = done
+
+        result = validate(raw.frame, check_images=raw.has_images, on_progress=on_progress)
+    table = Table(title=f"validation of {data_dir}")
+    table.add_column("outcome")
+    table.add_column("rows", justify="right")
+    for key, value in result.summary().items():
+        table.add_row(key, str(value))
+    console.print(table)
+    if not raw.has_images:
+        console.print("no images folder: the pipeline will train text only")
+    if len(result.rejects):
+        target = rejects or Path(data_dir) / "rejects.csv"
+        result.rejects.to_csv(target)
+        console.print(f"[yellow]{len(result.rejects)} rows rejected[/]; written with their reason to {target}")
+        raise typer.Exit(code=1)
+    console.print("[green]all rows valid[/]")
+
+
+@data_app.command("import")
+@friendly_errors
+def data_import(
+    sources: Annotated[list[Path], typer.Option("--from", help="downloaded files or a folder holding them")],
+    out: Annotated[Path, typer.Option("--out", help="data folder to create")],
+) -> None:
+    """Lay out the challenge downloads (X_train, Y_train, X_test CSVs and images.zip) as a data folder."""
+    from rakuten_mlops.data.importer import import_challenge_files
+
+    with RichProgress() as progress:
+        advance = progress.task("unpacking images", total=None)
+        summary = import_challenge_files(sources, out, on_image=lambda: advance(1))
+    for name, n in summary.files.items():
+        console.print(f"{name}: {n} rows")
+    for folder, n in summary.images.items():
+        console.print(f"images/{folder}: {n} images")
+    if not summary.images:
+        console.print("no images.zip found: the folder is valid for text-only training")
+    console.print(f"data folder ready: [bold]{summary.out_dir}[/] (check it with `rakuten-mlops data validate`)")
+
+
+# ---------------------------------------------------------------- pipeline
+def _print_run(summary: dict[str, Any]) -> None:
+    scores = summary["evaluate"]["scores"]
+    table = Table(title=f"evaluation ({summary['evaluate']['modalities']})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in scores.items():
+        table.add_row(key, f"{value:.4f}")
+    console.print(table)
+    ing = summary["ingest"]
+    console.print(f"rows: {ing['accepted']} accepted, {ing['rejected']} rejected; splits: {summary['split']['sizes']}")
+    reg, pro = summary["register"], summary["promote"]
+    verdict = "[green]PROMOTED to champion[/]" if pro["promote"] else "[yellow]not promoted[/]"
+    console.print(f"model version {reg['version']}: {verdict}")
+    for reason in pro["reasons"]:
+        console.print(f"  - {reason}")
+    console.print(f"plots and metrics: {summary['work_dir']}/eval  ({summary['total_seconds']:.0f} s)")
+
+
+@pipeline_app.command("run")
+@friendly_errors
+def pipeline_run(
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="folder in the challenge layout")],
+    params: ParamsOpt = None,
+    work_dir: Annotated[Path | None, typer.Option(help="where step outputs go (default <home>/pipeline)")] = None,
+) -> None:
+    """Ingest → validate → split → train → evaluate → register → promote, with a summary."""
+    from rakuten_mlops.pipelines.layout import WorkDir
+    from rakuten_mlops.pipelines.training import default_work_dir, run_pipeline
+
+    settings = _settings()
+    p = _params(params)
+    work = WorkDir(work_dir) if work_dir else default_work_dir(settings)
+    with RichProgress() as progress:
+        summary = run_pipeline(data_dir, settings, p, work, progress)
+    _print_run(summary)
+
+
+@pipeline_app.command("step")
+@friendly_errors
+def pipeline_step(
+    name: Annotated[str, typer.Argument(help="ingest | split | embed | train | evaluate | register | promote")],
+    work_dir: Annotated[Path | None, typer.Option(help="where step outputs go (default <home>/pipeline)")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="data folder (ingest only)")] = None,
+    params: ParamsOpt = None,
+) -> None:
+    """Run one step of the pipeline (DVC stages and Airflow tasks call these)."""
+    import json
+
+    from rakuten_mlops.pipelines.layout import WorkDir
+    from rakuten_mlops.pipelines.training import default_work_dir, run_step
+
+    settings = _settings()
+    work = WorkDir(work_dir) if work_dir else default_work_dir(settings)
+    with RichProgress() as progress:
+        result = run_step(name, work, settings, _params(params), data_dir, progress)
+    console.print_json(json.dumps(result, default=str))
+
+
+# ---------------------------------------------------------------- predict
+@app.command("predict")
+@friendly_errors
+def predict(
+    input: Annotated[Path, typer.Option("--input", help="listings in the X_*_update.csv format")],
+    output: Annotated[Path, typer.Option("--output", help="CSV to write")],
+    images: Annotated[Path | None, typer.Option("--images", help="folder of image_<imageid>_product_<productid>.jpg")] = None,
+    model_uri: Annotated[str | None, typer.Option(help="default: models:/<model name>@champion")] = None,
+    batch_size: Annotated[int, typer.Option(help="rows per prediction call")] = 2000,
+) -> None:
+    """Batch prediction with the champion: keeps the input's index, adds prdtypecode and probability."""
+    from rakuten_mlops.pipelines.predict import predict_file
+
+    with RichProgress() as progress:
+        result = predict_file(input, output, _settings(), images, model_uri, batch_size, progress)
+    console.print(
+        f"wrote {result['predicted']} predictions to [bold]{output}[/] with model {result['model_uri']}"
+        + (f"; {result['rejected']} rows rejected → {result['rejects_path']}" if result["rejected"] else "")
+    )
+
+
+# ---------------------------------------------------------------- models
+@models_app.command("list")
+@friendly_errors
+def models_list() -> None:
+    """Registered versions with their metrics, aliases and promotion decisions."""
+    from rakuten_mlops.training.registry import client, configure_mlflow, list_versions
+
+    settings = _settings()
+    configure_mlflow(settings)
+    rows = list_versions(client(settings), settings.model_name)
+    if not rows:
+        console.print(f"no version of {settings.model_name} registered yet (run `rakuten-mlops pipeline run`)")
+        return
+    table = Table(title=settings.model_name)
+    for col in ("version", "aliases", "modalities", "gold wF1", "test wF1", "decision", "reasons"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r.version,
+            ",".join(r.aliases),
+            r.tags.get("modalities", ""),
+            r.tags.get("gold_weighted_f1", ""),
+            r.tags.get("test_weighted_f1", ""),
+            r.tags.get("promotion.decision", ""),
+            r.tags.get("promotion.reasons", "")[:90],
+        )
+    console.print(table)
+
+
+@models_app.command("promote")
+@friendly_errors
+def models_promote(version: Annotated[str, typer.Argument(help="version number to make champion")]) -> None:
+    """Give `champion` to a version by hand (the previous champion is remembered for rollback)."""
+    from rakuten_mlops.training.registry import client, configure_mlflow, set_champion
+
+    settings = _settings()
+    configure_mlflow(settings)
+    previous = set_champion(client(settings), settings.model_name, version, ["manual promotion"], "manual")
+    console.print(f"version {version} is champion (was {previous or 'none'})")
+
+
+@models_app.command("rollback")
+@friendly_errors
+def models_rollback() -> None:
+    """Give `champion` back to the version the current champion replaced."""
+    from rakuten_mlops.training.registry import client, configure_mlflow, rollback
+
+    settings = _settings()
+    configure_mlflow(settings)
+    old, new = rollback(client(settings), settings.model_name)
+    console.print(f"champion moved from version {old} back to version {new}")
+
+
+# sub-commands from other modules
+from rakuten_mlops.cli_extras import register_extras  # noqa: E402
+
+register_extras(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Feature extraction: text cleaning and image embeddings."""

@@ -1,0 +1,107 @@
+"""The trained system: text, image and fusion models behind one `predict_frame` call.
+
+The same object runs at training (evaluation), batch prediction and serving, so the
+preprocessing is never re-implemented anywhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from rakuten_mlops.categories import category_name
+from rakuten_mlops.features.images import EmbeddingCache, ImageEmbedder, read_image_bytes
+from rakuten_mlops.models.fusion import FusionClassifier
+from rakuten_mlops.models.image import ImageClassifier, align_proba
+from rakuten_mlops.models.text import TextClassifier
+
+OUTPUT_COLUMNS = ("prdtypecode", "category", "probability", "top_k", "modalities")
+
+
+@dataclass
+class Probabilities:
+    text: np.ndarray
+    image: np.ndarray | None  # rows without a usable image hold zeros
+    image_ok: np.ndarray  # bool per row
+    fused: np.ndarray  # what the system answers: fusion where an image was used, else text
+
+
+@dataclass
+class ProductClassifier:
+    text: TextClassifier
+    image: ImageClassifier | None = None
+    fusion: FusionClassifier | None = None
+    embedder: ImageEmbedder | None = None
+    top_k: int = 5
+    metadata: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return self.text.classes_
+
+    @property
+    def uses_images(self) -> bool:
+        return self.image is not None and self.embedder is not None
+
+    def image_bytes(self, frame: pd.DataFrame) -> list[bytes | None]:
+        """Image bytes per row from an `image` (bytes) column, else an `image_path` column."""
+        if "image" in frame.columns:
+            return [v if isinstance(v, bytes | bytearray) and v else None for v in frame["image"]]
+        if "image_path" in frame.columns:
+            return [read_image_bytes(p) for p in frame["image_path"]]
+        return [None] * len(frame)
+
+    def probabilities(
+        self,
+        frame: pd.DataFrame,
+        embeddings: tuple[np.ndarray, np.ndarray] | None = None,
+        cache: EmbeddingCache | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> Probabilities:
+        """Class probabilities of each part; pass precomputed `embeddings` to skip the CNN."""
+        p_text = self.text.predict_proba(frame)
+        ok = np.zeros(len(frame), dtype=bool)
+        if not self.uses_images or self.image is None or self.embedder is None:
+            return Probabilities(p_text, None, ok, p_text)
+        if embeddings is None:
+            embeddings = self.embedder.embed_bytes(self.image_bytes(frame), cache, on_progress)
+        emb, ok = embeddings
+        p_image = np.zeros_like(p_text)
+        fused = p_text.copy()
+        if ok.any():
+            p_image[ok] = align_proba(self.image.predict_proba(emb[ok]), self.image.classes_, self.classes_)
+            if self.fusion is not None:
+                fused[ok] = align_proba(
+                    self.fusion.predict_proba(p_text[ok], p_image[ok]), self.fusion.classes_, self.classes_
+                )
+        return Probabilities(p_text, p_image, ok, fused)
+
+    def predict_frame(self, frame: pd.DataFrame, **kwargs: object) -> pd.DataFrame:
+        """Code, French category name, probability, top-k and modalities used, per row."""
+        probs = self.probabilities(frame, **kwargs)  # type: ignore[arg-type]
+        return format_predictions(probs.fused, self.classes_, probs.image_ok & (self.fusion is not None), self.top_k)
+
+
+def format_predictions(
+    proba: np.ndarray, classes: np.ndarray, image_used: np.ndarray, top_k: int
+) -> pd.DataFrame:
+    """Turn a probability matrix into the output contract's columns."""
+    k = min(top_k, proba.shape[1])
+    order = np.argsort(-proba, axis=1)[:, :k]
+    best = order[:, 0] if len(proba) else np.zeros(0, dtype=int)
+    codes = classes[best].astype(int) if len(proba) else np.zeros(0, dtype=int)
+    return pd.DataFrame(
+        {
+            "prdtypecode": codes,
+            "category": [category_name(c) for c in codes],
+            "probability": proba[np.arange(len(proba)), best].astype(float),
+            "top_k": [
+                [{"code": int(classes[j]), "probability": float(row[j])} for j in idx]
+                for row, idx in zip(proba, order, strict=True)
+            ],
+            "modalities": np.where(image_used, "text+image", "text"),
+        }
+    )

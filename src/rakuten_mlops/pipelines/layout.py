@@ -1,0 +1,75 @@
+"""Where each pipeline step reads and writes inside a work folder (one folder per pipeline run)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class WorkDir:
+    root: Path
+
+    @property
+    def ingest(self) -> Path:
+        return self.root / "ingest"
+
+    @property
+    def clean_path(self) -> Path:
+        return self.ingest / "clean.parquet"
+
+    @property
+    def rejects_path(self) -> Path:
+        return self.ingest / "rejects.csv"
+
+    @property
+    def splits(self) -> Path:
+        return self.root / "splits"
+
+    def split_path(self, part: str) -> Path:
+        return self.splits / f"{part}.parquet"
+
+    @property
+    def embeddings_path(self) -> Path:
+        return self.root / "features" / "image_embeddings.npz"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.root / "eval"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.eval_dir / "metrics.json"
+
+    @property
+    def registry_dir(self) -> Path:
+        return self.root / "registry"
+
+    def summary_path(self, step: str) -> Path:
+        return self.root / step / "summary.json" if step not in ("split",) else self.splits / "summary.json"
+
+
+def write_json(path: Path, data: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def read_json(path: Path, step_hint: str) -> Any:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run the `{step_hint}` step first")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_frame(path: Path, step_hint: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run the `{step_hint}` step first")
+    return pd.read_parquet(path)

@@ -1,0 +1,168 @@
+"""Steps: log the run and register the model in MLflow, then apply the promotion gate."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+import joblib
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+from PIL import Image
+
+from rakuten_mlops.config import Params, Settings
+from rakuten_mlops.models.product import ProductClassifier
+from rakuten_mlops.models.pyfunc import ProductClassifierModel, load_product_classifier, pip_requirements
+from rakuten_mlops.pipelines.evaluate import score_parts
+from rakuten_mlops.pipelines.ingest import load_splits
+from rakuten_mlops.pipelines.layout import WorkDir, read_json, write_json
+from rakuten_mlops.pipelines.progress import NullProgress, Progress
+from rakuten_mlops.pipelines.train import load_embeddings, model_path
+from rakuten_mlops.training.promotion import decide_promotion
+from rakuten_mlops.training.registry import client, configure_mlflow, find_version_by_tag, get_champion, set_champion
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _example_image() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 60, 60)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def _input_example(model: ProductClassifier) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "designation": ["Piscine hors sol Intex 4 x 1.2 m"],
+            "description": ["<p>Filtre &agrave; sable inclus</p>"],
+            "image": [_example_image() if model.uses_images else None],
+        }
+    )
+
+
+def _flat_metrics(report: dict[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for part in ("val", "test", "gold"):
+        for model_name, m in report[part].items():
+            for key in ("weighted_f1", "macro_f1", "accuracy"):
+                out[f"{part}_{model_name}_{key}"] = m[key]
+            if part == "test" and model_name == "system":
+                for code, s in m["per_class"].items():
+                    out[f"test_f1_class_{code}"] = s["f1"]
+    return out
+
+
+def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any]:
+    """Log params, data hashes, metrics, plots and the pyfunc model; register a version (idempotent)."""
+    path = model_path(work)
+    sha = _file_sha256(path)
+    configure_mlflow(settings)
+    c = client(settings)
+    existing = find_version_by_tag(c, settings.model_name, "model_sha256", sha)
+    if existing is not None:  # a retried step must not register a second version
+        info = {"run_id": existing.run_id, "version": existing.version, "reused": True, "model_sha256": sha}
+        write_json(work.registry_dir / "registered.json", info)
+        return info
+    model: ProductClassifier = joblib.load(path)
+    report = read_json(work.metrics_path, "evaluate")
+    ingest_summary = read_json(work.ingest / "summary.json", "ingest")
+    split_summary = read_json(work.splits / "summary.json", "split")
+    example = _input_example(model)
+    signature = infer_signature(example, model.predict_frame(example))
+    with mlflow.start_run(run_name=f"train-{ingest_summary['data_hash']}") as run:
+        mlflow.log_params(params.flat())
+        mlflow.set_tags(
+            {
+                "data.hash": ingest_summary["data_hash"],
+                "data.dir": ingest_summary["data_dir"],
+                "data.rejected": ingest_summary["rejected"],
+                "modalities": report["modalities"],
+                **{f"split.{k}.hash": v for k, v in split_summary["hashes"].items()},
+            }
+        )
+        mlflow.log_metrics(_flat_metrics(report))
+        mlflow.log_artifacts(str(work.eval_dir), artifact_path="evaluation")
+        mlflow.log_artifact(str(work.ingest / "summary.json"), artifact_path="data")
+        mlflow.log_artifact(str(work.rejects_path), artifact_path="data")
+        mlflow.log_artifact(str(work.splits / "summary.json"), artifact_path="data")
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=ProductClassifierModel(),
+            artifacts={"model": str(path)},
+            signature=signature,
+            input_example=example,
+            pip_requirements=pip_requirements(model.uses_images),
+            registered_model_name=settings.model_name,
+        )
+        version = str(info.registered_model_version)
+        for key, value in {
+            "model_sha256": sha,
+            "modalities": report["modalities"],
+            "gold_weighted_f1": f"{report['gold']['system']['weighted_f1']:.4f}",
+            "test_weighted_f1": f"{report['test']['system']['weighted_f1']:.4f}",
+            "data_hash": ingest_summary["data_hash"],
+        }.items():
+            c.set_model_version_tag(settings.model_name, version, key, value)
+        result = {"run_id": run.info.run_id, "version": version, "reused": False, "model_sha256": sha}
+    write_json(work.registry_dir / "registered.json", result)
+    return result
+
+
+def champion_gold_metrics(
+    champion: ProductClassifier, gold: pd.DataFrame, settings: Settings, params: Params
+) -> dict[str, Any]:
+    """Score the current champion on the same gold rows as the challenger."""
+    from rakuten_mlops.features.images import EmbeddingCache
+
+    emb = None
+    if champion.uses_images and champion.embedder is not None:
+        cache = EmbeddingCache(settings.cache_dir / "embeddings", champion.embedder.backbone, champion.embedder.image_size)
+        emb = champion.embedder.embed_bytes(champion.image_bytes(gold), cache)
+    metrics, _ = score_parts(champion, gold, emb)
+    return metrics["system"]
+
+
+def promote(
+    work: WorkDir, settings: Settings, params: Params, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Give the new version the `champion` alias if it passes the gate; record the decision as tags."""
+    progress = progress or NullProgress()
+    registered = read_json(work.registry_dir / "registered.json", "register")
+    report = read_json(work.metrics_path, "evaluate")
+    version = str(registered["version"])
+    configure_mlflow(settings)
+    c = client(settings)
+    champ = get_champion(c, settings.model_name)
+    if champ is not None and champ.version == version:
+        decision_dict = {"promote": True, "reasons": [f"version {version} already holds champion"]}
+        write_json(work.registry_dir / "promotion.json", {"version": version, **decision_dict})
+        return {"version": version, **decision_dict}
+    champion_metrics = None
+    if champ is not None:
+        progress.log(f"scoring champion v{champ.version} on the gold set")
+        champion_model = load_product_classifier(f"models:/{settings.model_name}/{champ.version}")
+        gold = load_splits(work)["gold"]
+        champion_metrics = champion_gold_metrics(champion_model, gold, settings, params)
+    decision = decide_promotion(report["gold"]["system"], champion_metrics, params.promotion)
+    if decision.promote:
+        set_champion(c, settings.model_name, version, decision.reasons, "promoted")
+    else:
+        c.set_model_version_tag(settings.model_name, version, "promotion.decision", "rejected")
+        c.set_model_version_tag(settings.model_name, version, "promotion.reasons", "; ".join(decision.reasons))
+    result = {
+        "version": version,
+        "champion_before": champ.version if champ is not None else None,
+        **decision.as_dict(),
+    }
+    write_json(work.registry_dir / "promotion.json", result)
+    return result
+

@@ -1,0 +1,112 @@
+"""MLflow tracking and registry operations: experiment, versions, the `champion` alias."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import mlflow
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from rakuten_mlops.config import Settings
+
+CHAMPION = "champion"
+
+
+class RegistryError(RuntimeError):
+    """A registry operation cannot be done (unknown version, nothing to roll back to, ...)."""
+
+
+def configure_mlflow(settings: Settings) -> str:
+    """Point MLflow at the configured tracking/registry URIs; return the experiment id."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.registry_uri)
+    exp = mlflow.get_experiment_by_name(settings.experiment_name)
+    if exp is not None:
+        return str(exp.experiment_id)
+    return str(mlflow.create_experiment(settings.experiment_name, artifact_location=settings.artifact_location))
+
+
+def client(settings: Settings) -> MlflowClient:
+    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.registry_uri)
+
+
+def get_champion(c: MlflowClient, name: str) -> ModelVersion | None:
+    """The version holding the `champion` alias, or None."""
+    try:
+        return c.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def find_version_by_tag(c: MlflowClient, name: str, key: str, value: str) -> ModelVersion | None:
+    """A version of `name` whose tag `key` equals `value` (idempotent registration)."""
+    try:
+        versions = c.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return None
+    for v in versions:
+        if v.tags.get(key) == value:
+            return v
+    return None
+
+
+def set_champion(c: MlflowClient, name: str, version: str, reasons: list[str], how: str) -> str | None:
+    """Move the alias to `version`; record the previous champion on it for rollback."""
+    try:
+        c.get_model_version(name, version)
+    except MlflowException as exc:
+        raise RegistryError(f"model {name!r} has no version {version}") from exc
+    previous = get_champion(c, name)
+    c.set_registered_model_alias(name, CHAMPION, version)
+    if previous is not None and previous.version != version:
+        c.set_model_version_tag(name, version, "previous_champion", previous.version)
+    c.set_model_version_tag(name, version, "promotion.decision", how)
+    c.set_model_version_tag(name, version, "promotion.reasons", "; ".join(reasons)[:4900])
+    return previous.version if previous is not None else None
+
+
+def rollback(c: MlflowClient, name: str) -> tuple[str, str]:
+    """Give `champion` back to the version it replaced; returns (from, to)."""
+    current = get_champion(c, name)
+    if current is None:
+        raise RegistryError(f"model {name!r} has no champion to roll back from")
+    target = current.tags.get("previous_champion")
+    if not target:
+        raise RegistryError(f"version {current.version} did not replace a champion: nothing to roll back to")
+    c.set_registered_model_alias(name, CHAMPION, target)
+    c.set_model_version_tag(name, current.version, "promotion.decision", f"rolled back to v{target}")
+    return current.version, target
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    version: str
+    aliases: list[str]
+    created: int
+    run_id: str
+    tags: dict[str, str]
+    metrics: dict[str, float]
+
+
+def list_versions(c: MlflowClient, name: str) -> list[VersionRow]:
+    """All versions, newest first, with their run's headline metrics."""
+    try:
+        versions = c.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return []
+    rows = []
+    for v in sorted(versions, key=lambda v: int(v.version), reverse=True):
+        metrics: dict[str, Any] = {}
+        if v.run_id:
+            try:
+                metrics = c.get_run(v.run_id).data.metrics
+            except MlflowException:
+                metrics = {}
+        rows.append(
+            VersionRow(v.version, list(v.aliases or []), v.creation_timestamp, v.run_id or "", dict(v.tags), metrics)
+        )
+    return rows
