@@ -101,7 +101,7 @@ def validate(
     if check_images and IMAGE_PATH in frame.columns:
         done = 0
         for idx, path in frame[IMAGE_PATH].items():
-            if reason[idx] is None and isinstance(path, str) and path:
+            if pd.isna(reason[idx]) and isinstance(path, str) and path:
                 problem = image_problem(path)
                 if problem:
                     reason[idx] = problem

@@ -69,7 +69,7 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
     c = client(settings)
     existing = find_version_by_tag(c, settings.model_name, "model_sha256", sha)
     if existing is not None:  # a retried step must not register a second version
-        info = {"run_id": existing.run_id, "version": existing.version, "reused": True, "model_sha256": sha}
+        info = {"run_id": existing.run_id, "version": str(existing.version), "reused": True, "model_sha256": sha}
         write_json(work.registry_dir / "registered.json", info)
         return info
     model: ProductClassifier = joblib.load(path)
@@ -142,7 +142,7 @@ def promote(
     configure_mlflow(settings)
     c = client(settings)
     champ = get_champion(c, settings.model_name)
-    if champ is not None and champ.version == version:
+    if champ is not None and str(champ.version) == version:
         decision_dict = {"promote": True, "reasons": [f"version {version} already holds champion"]}
         write_json(work.registry_dir / "promotion.json", {"version": version, **decision_dict})
         return {"version": version, **decision_dict}
@@ -160,7 +160,7 @@ def promote(
         c.set_model_version_tag(settings.model_name, version, "promotion.reasons", "; ".join(decision.reasons))
     result = {
         "version": version,
-        "champion_before": champ.version if champ is not None else None,
+        "champion_before": str(champ.version) if champ is not None else None,
         **decision.as_dict(),
     }
     write_json(work.registry_dir / "promotion.json", result)

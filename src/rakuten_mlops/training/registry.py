@@ -62,11 +62,11 @@ def set_champion(c: MlflowClient, name: str, version: str, reasons: list[str], h
         raise RegistryError(f"model {name!r} has no version {version}") from exc
     previous = get_champion(c, name)
     c.set_registered_model_alias(name, CHAMPION, version)
-    if previous is not None and previous.version != version:
-        c.set_model_version_tag(name, version, "previous_champion", previous.version)
+    if previous is not None and str(previous.version) != str(version):
+        c.set_model_version_tag(name, version, "previous_champion", str(previous.version))
     c.set_model_version_tag(name, version, "promotion.decision", how)
     c.set_model_version_tag(name, version, "promotion.reasons", "; ".join(reasons)[:4900])
-    return previous.version if previous is not None else None
+    return str(previous.version) if previous is not None else None
 
 
 def rollback(c: MlflowClient, name: str) -> tuple[str, str]:
@@ -78,8 +78,8 @@ def rollback(c: MlflowClient, name: str) -> tuple[str, str]:
     if not target:
         raise RegistryError(f"version {current.version} did not replace a champion: nothing to roll back to")
     c.set_registered_model_alias(name, CHAMPION, target)
-    c.set_model_version_tag(name, current.version, "promotion.decision", f"rolled back to v{target}")
-    return current.version, target
+    c.set_model_version_tag(name, str(current.version), "promotion.decision", f"rolled back to v{target}")
+    return str(current.version), str(target)
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,6 @@ def list_versions(c: MlflowClient, name: str) -> list[VersionRow]:
             except MlflowException:
                 metrics = {}
         rows.append(
-            VersionRow(v.version, list(v.aliases or []), v.creation_timestamp, v.run_id or "", dict(v.tags), metrics)
+            VersionRow(str(v.version), list(v.aliases or []), v.creation_timestamp, v.run_id or "", dict(v.tags), metrics)
         )
     return rows

@@ -1,0 +1,50 @@
+"""Shared fixtures: isolated home folders, tiny generated datasets, a trained tiny champion."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.helpers import SHARED
+
+from rakuten_mlops.config import get_settings
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh RAKUTEN_HOME for one test, also seen by the CLI."""
+    h = tmp_path / "home"
+    monkeypatch.setenv("RAKUTEN_HOME", str(h))
+    for var in ("RAKUTEN_MLFLOW_TRACKING_URI", "RAKUTEN_DATABASE_URL", "RAKUTEN_PARAMS_PATH"):
+        monkeypatch.delenv(var, raising=False)
+    get_settings.cache_clear()
+    yield h
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def text_sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small labelled sample without images (all 27 classes)."""
+    from rakuten_mlops.data.sample import generate_sample
+
+    out = tmp_path_factory.mktemp("text-sample")
+    generate_sample(out, n_per_class=14, seed=3, with_images=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def image_sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small labelled sample with small JPEG images."""
+    from rakuten_mlops.data.sample import generate_sample
+
+    out = tmp_path_factory.mktemp("image-sample")
+    generate_sample(out, n_per_class=10, seed=5, with_images=True, image_size=96)
+    return out
+
+
+@pytest.fixture(scope="session")
+def shared_rakuten() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"real Rakuten rows not available at {SHARED} (development data, not shipped)")
+    return SHARED

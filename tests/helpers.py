@@ -1,0 +1,32 @@
+"""Helpers shared by tests (import as `tests.helpers`)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from rakuten_mlops.config import Params, Settings
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "rakuten"
+
+
+def make_settings(home: Path, **kwargs: object) -> Settings:
+    """Settings pointing every default (MLflow DB, artifacts, app DB) into `home`."""
+    return Settings(home=home, _env_file=None, **kwargs)  # type: ignore[call-arg]
+
+
+def fast_params(**overrides: object) -> Params:
+    """Params for tests: small CV, images on; override sections with dicts."""
+    base = {"text": {"calibration_cv": 2, "min_df": 1}, "image": {"image_size": 64, "batch_size": 64}}
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            base.setdefault(key, {}).update(value)  # type: ignore[union-attr]
+        else:
+            base[key] = value  # type: ignore[assignment]
+    return Params.model_validate(base)
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0

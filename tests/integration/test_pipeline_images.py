@@ -1,0 +1,39 @@
+"""The pipeline with images: embeddings cached, fusion evaluated, model logged with a signature."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from rakuten_mlops.pipelines.training import run_pipeline
+from tests.helpers import fast_params, make_settings
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("torch", reason="needs the 'vision' extra")
+
+
+def test_pipeline_with_images_and_cache(tmp_path: Path, image_sample_dir: Path) -> None:
+    settings = make_settings(tmp_path / "home")
+    params = fast_params(promotion={"min_f1": 0.0})
+    summary = run_pipeline(image_sample_dir, settings, params)
+    assert summary["embed"]["enabled"] and summary["evaluate"]["modalities"] == "text+image"
+    scores = summary["evaluate"]["scores"]
+    assert {"test_text_weighted_f1", "test_image_weighted_f1", "test_weighted_f1"} <= set(scores)
+    assert (settings.home / "pipeline" / "eval" / "confusion_fusion.png").is_file()
+    cached = list((settings.cache_dir / "embeddings").rglob("*.npy"))
+    assert len(cached) == sum(summary["split"]["sizes"].values())
+
+    # a second run recomputes no embedding: the cache files are untouched
+    stamps = {p: p.stat().st_mtime_ns for p in cached}
+    run_pipeline(image_sample_dir, settings, params)
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@champion")
+    assert model.metadata.signature is not None
+    img = next((image_sample_dir / "images" / "image_test").iterdir()).read_bytes()
+    out = model.predict(pd.DataFrame({"designation": ["Piscine hors sol"], "description": [""], "image": [img]}))
+    assert out["modalities"].tolist() == ["text+image"]

@@ -1,0 +1,69 @@
+"""The fused system: text + image + stacking, with a per-row text-only fallback."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from rakuten_mlops.data.loader import load_dataset
+from rakuten_mlops.data.validation import validate
+from rakuten_mlops.features.images import ImageEmbedder
+from rakuten_mlops.models.pyfunc import ProductClassifierModel, normalise_input
+from rakuten_mlops.pipelines.train import fit_product_classifier
+from tests.helpers import fast_params
+
+pytest.importorskip("torch", reason="image model tests need the 'vision' extra")
+
+
+@pytest.fixture(scope="module")
+def fused(image_sample_dir: Path):
+    frame = validate(load_dataset(image_sample_dir).frame).clean
+    params = fast_params()
+    embedder = ImageEmbedder(params.image.backbone, params.image.image_size, params.image.batch_size)
+    data = [Path(p).read_bytes() for p in frame["image_path"]]
+    emb = embedder.embed_bytes(data)
+    model, info = fit_product_classifier(frame, emb, params)
+    return model, info, frame
+
+
+def test_fusion_is_trained_on_out_of_fold_probabilities(fused) -> None:
+    model, info, frame = fused
+    assert info["modalities"] == "text+image"
+    assert model.fusion is not None and model.image is not None
+    assert model.text.oof_proba_.shape == (len(frame), 27)
+
+
+def test_rows_without_image_fall_back_to_text(fused) -> None:
+    model, _, frame = fused
+    rows = frame.head(4).copy()
+    images = [Path(p).read_bytes() for p in rows["image_path"]]
+    rows = rows.drop(columns=["image_path"])
+    rows["image"] = [images[0], None, b"\x00garbage", images[3]]
+    out = model.predict_frame(rows)
+    assert out["modalities"].tolist() == ["text+image", "text", "text", "text+image"]
+    assert list(out.columns) == ["prdtypecode", "category", "probability", "top_k", "modalities"]
+    assert all(len(k) == 5 for k in out["top_k"])
+    assert np.allclose([sum(d["probability"] for d in k) <= 1.0 + 1e-9 for k in out["top_k"]], True)
+    assert (out["probability"] == [k[0]["probability"] for k in out["top_k"]]).all()
+
+
+def test_pyfunc_accepts_base64_and_missing_columns(fused) -> None:
+    model, _, frame = fused
+    buf = io.BytesIO()
+    Image.open(frame["image_path"].iloc[0]).save(buf, "PNG")
+    import base64
+
+    df = pd.DataFrame({"designation": ["Piscine hors sol Intex"], "image": [base64.b64encode(buf.getvalue()).decode()]})
+    clean = normalise_input(df)
+    assert clean["description"].tolist() == [""] and isinstance(clean["image"].iloc[0], bytes)
+    wrapper = ProductClassifierModel()
+    wrapper.model = model
+    out = wrapper.predict(None, df)
+    assert out["modalities"].tolist() == ["text+image"]
+    with pytest.raises(ValueError, match="designation"):
+        normalise_input(pd.DataFrame({"title": ["x"]}))
