@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Debian tools used by some tests: promtool (prometheus), chromium + chromedriver (browser test).
+# Debian tools used by some tests: promtool (prometheus), chromium + chromedriver (browser test),
+# shellcheck (deployment scripts).
 # Installs what is missing when running as root with apt-get; otherwise says what the tests will skip.
 set -euo pipefail
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "system-deps: missing ${need[*]} (install them with your package manager); the tests that need them will skip" >&2
@@ -18,3 +20,5 @@ apt-get update -qq >/dev/null
 printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
 trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# a Prometheus service started by the package would hold port 9090
+service prometheus stop >/dev/null 2>&1 || true

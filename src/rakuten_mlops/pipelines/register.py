@@ -65,7 +65,7 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
     """Log params, data hashes, metrics, plots and the pyfunc model; register a version (idempotent)."""
     path = model_path(work)
     sha = _file_sha256(path)
-    configure_mlflow(settings)
+    experiment_id = configure_mlflow(settings)
     c = client(settings)
     existing = find_version_by_tag(c, settings.model_name, "model_sha256", sha)
     if existing is not None:  # a retried step must not register a second version
@@ -78,7 +78,7 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
     split_summary = read_json(work.splits / "summary.json", "split")
     example = _input_example(model)
     signature = infer_signature(example, model.predict_frame(example))
-    with mlflow.start_run(run_name=f"train-{ingest_summary['data_hash']}") as run:
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{ingest_summary['data_hash']}") as run:
         mlflow.log_params(params.flat())
         mlflow.set_tags(
             {

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Create one login role and one database of the same name for each name in
+# RAKUTEN_DATABASES (default "mlflow app airflow"), each owned by its role, so that MLflow,
+# the API and Airflow never share credentials. The password of NAME comes from the
+# environment variable <NAME>_DB_PASSWORD (MLFLOW_DB_PASSWORD, APP_DB_PASSWORD, ...).
+#
+# The postgres image runs this once, from /docker-entrypoint-initdb.d, when the data
+# directory is empty. It can also be run by hand against a live server (psql must reach it
+# through the usual PG* variables); existing roles and databases are left as they are.
+set -euo pipefail
+
+: "${POSTGRES_USER:=postgres}"
+
+for name in ${RAKUTEN_DATABASES:-mlflow app airflow}; do
+  if [[ ! "$name" =~ ^[a-z_][a-z0-9_]*$ ]]; then
+    echo "init-databases: '$name' is not a plain lower-case identifier" >&2
+    exit 1
+  fi
+  var="$(printf '%s' "$name" | tr '[:lower:]' '[:upper:]')_DB_PASSWORD"
+  password="${!var:-}"
+  if [[ -z "$password" ]]; then
+    echo "init-databases: $var is not set; refusing to create role '$name' without a password" >&2
+    exit 1
+  fi
+  # psql variables (:'name', :'password') and format()'s %I / %L quote the identifier and
+  # the literal safely, whatever characters the password holds.
+  psql -v ON_ERROR_STOP=1 --no-psqlrc --username "$POSTGRES_USER" --dbname postgres \
+       -v name="$name" -v password="$password" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', :'name', :'password')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'name') \gexec
+SELECT format('CREATE DATABASE %I OWNER %I', :'name', :'name')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'name') \gexec
+SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'name') \gexec
+SQL
+  echo "init-databases: database '$name' ready (owner '$name')"
+done

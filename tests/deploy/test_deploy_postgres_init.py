@@ -1,0 +1,77 @@
+"""deploy/postgres/init-databases.sh against a real PostgreSQL (127.0.0.1:5432, trust auth):
+one role and one database per name, idempotent, refusing a missing password."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+
+import pytest
+from deploycheck import DEPLOY_DIR
+
+SCRIPT = DEPLOY_DIR / "postgres" / "init-databases.sh"
+pytestmark = pytest.mark.postgres
+
+
+def postgres_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return shutil.which("psql") is not None
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def names():
+    if not postgres_answers():
+        pytest.skip("needs PostgreSQL on 127.0.0.1:5432 and psql")
+    suffix = uuid.uuid4().hex[:8]
+    created = [f"rk_app_{suffix}", f"rk_mlflow_{suffix}"]
+    yield created
+    for name in created:
+        psql(f'DROP DATABASE IF EXISTS "{name}"')
+        psql(f'DROP ROLE IF EXISTS "{name}"')
+
+
+def psql(sql: str) -> str:
+    return subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-Atc", sql],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+
+
+def run_script(names: list[str], **passwords: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PGHOST": "127.0.0.1",
+        "POSTGRES_USER": "postgres",
+        "RAKUTEN_DATABASES": " ".join(names),
+    }
+    env.update(passwords)
+    return subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True)
+
+
+def test_creates_one_owned_database_per_name_and_is_idempotent(names: list[str]) -> None:
+    passwords = {f"{n.upper()}_DB_PASSWORD": "p'w\"d " + n for n in names}
+    for _ in range(2):
+        result = run_script(names, **passwords)
+        assert result.returncode == 0, result.stderr
+    for name in names:
+        assert psql(f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{name}'") == name
+        assert psql(f"SELECT rolcanlogin FROM pg_roles WHERE rolname = '{name}'") == "t"
+        assert psql(f"SELECT has_database_privilege('pg_monitor', '{name}', 'CONNECT')") == "f"
+
+
+def test_refuses_a_missing_password(names: list[str]) -> None:
+    result = run_script(names[:1])
+    assert result.returncode != 0
+    assert f"{names[0].upper()}_DB_PASSWORD is not set" in result.stderr
+    assert psql(f"SELECT count(*) FROM pg_roles WHERE rolname = '{names[0]}'") == "0"
+
+
+def test_refuses_an_unsafe_name() -> None:
+    result = run_script(["app; DROP TABLE x"], **{"APP_DB_PASSWORD": "x"})
+    assert result.returncode != 0 and "identifier" in result.stderr
