@@ -12,14 +12,18 @@ from rakuten_mlops.cli_support import RichProgress, console, friendly_errors
 from rakuten_mlops.config import Settings, get_settings, load_params
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-data_app = typer.Typer(help="Sample generation, validation and import of Rakuten data folders.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Sample generation, validation and import of Rakuten data folders.", no_args_is_help=True
+)
 pipeline_app = typer.Typer(help="Run the training pipeline, whole or step by step.", no_args_is_help=True)
 models_app = typer.Typer(help="Model registry: list versions, promote, roll back.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(models_app, name="models")
 
-ParamsOpt = Annotated[Path | None, typer.Option("--params", help="params.yaml (default: ./params.yaml if present)")]
+ParamsOpt = Annotated[
+    Path | None, typer.Option("--params", help="params.yaml (default: ./params.yaml if present)")
+]
 
 
 def _settings() -> Settings:
@@ -86,7 +90,9 @@ def data_validate(
     if len(result.rejects):
         target = rejects or Path(data_dir) / "rejects.csv"
         result.rejects.to_csv(target)
-        console.print(f"[yellow]{len(result.rejects)} rows rejected[/]; written with their reason to {target}")
+        console.print(
+            f"[yellow]{len(result.rejects)} rows rejected[/]; written with their reason to {target}"
+        )
         raise typer.Exit(code=1)
     console.print("[green]all rows valid[/]")
 
@@ -109,7 +115,9 @@ def data_import(
         console.print(f"images/{folder}: {n} images")
     if not summary.images:
         console.print("no images.zip found: the folder is valid for text-only training")
-    console.print(f"data folder ready: [bold]{summary.out_dir}[/] (check it with `rakuten-mlops data validate`)")
+    console.print(
+        f"data folder ready: [bold]{summary.out_dir}[/] (check it with `rakuten-mlops data validate`)"
+    )
 
 
 # ---------------------------------------------------------------- pipeline
@@ -122,7 +130,9 @@ def _print_run(summary: dict[str, Any]) -> None:
         table.add_row(key, f"{value:.4f}")
     console.print(table)
     ing = summary["ingest"]
-    console.print(f"rows: {ing['accepted']} accepted, {ing['rejected']} rejected; splits: {summary['split']['sizes']}")
+    console.print(
+        f"rows: {ing['accepted']} accepted, {ing['rejected']} rejected; splits: {summary['split']['sizes']}"
+    )
     reg, pro = summary["register"], summary["promote"]
     verdict = "[green]PROMOTED to champion[/]" if pro["promote"] else "[yellow]not promoted[/]"
     console.print(f"model version {reg['version']}: {verdict}")
@@ -136,7 +146,9 @@ def _print_run(summary: dict[str, Any]) -> None:
 def pipeline_run(
     data_dir: Annotated[Path, typer.Option("--data-dir", help="folder in the challenge layout")],
     params: ParamsOpt = None,
-    work_dir: Annotated[Path | None, typer.Option(help="where step outputs go (default <home>/pipeline)")] = None,
+    work_dir: Annotated[
+        Path | None, typer.Option(help="where step outputs go (default <home>/pipeline)")
+    ] = None,
 ) -> None:
     """Ingest → validate → split → train → evaluate → register → promote, with a summary."""
     from rakuten_mlops.pipelines.layout import WorkDir
@@ -153,8 +165,12 @@ def pipeline_run(
 @pipeline_app.command("step")
 @friendly_errors
 def pipeline_step(
-    name: Annotated[str, typer.Argument(help="ingest | split | embed | train | evaluate | register | promote")],
-    work_dir: Annotated[Path | None, typer.Option(help="where step outputs go (default <home>/pipeline)")] = None,
+    name: Annotated[
+        str, typer.Argument(help="ingest | split | embed | train | evaluate | register | promote")
+    ],
+    work_dir: Annotated[
+        Path | None, typer.Option(help="where step outputs go (default <home>/pipeline)")
+    ] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="data folder (ingest only)")] = None,
     params: ParamsOpt = None,
 ) -> None:
@@ -177,7 +193,9 @@ def pipeline_step(
 def predict(
     input: Annotated[Path, typer.Option("--input", help="listings in the X_*_update.csv format")],
     output: Annotated[Path, typer.Option("--output", help="CSV to write")],
-    images: Annotated[Path | None, typer.Option("--images", help="folder of image_<imageid>_product_<productid>.jpg")] = None,
+    images: Annotated[
+        Path | None, typer.Option("--images", help="folder of image_<imageid>_product_<productid>.jpg")
+    ] = None,
     model_uri: Annotated[str | None, typer.Option(help="default: models:/<model name>@champion")] = None,
     batch_size: Annotated[int, typer.Option(help="rows per prediction call")] = 2000,
 ) -> None:
@@ -203,7 +221,9 @@ def models_list() -> None:
     configure_mlflow(settings)
     rows = list_versions(client(settings), settings.model_name)
     if not rows:
-        console.print(f"no version of {settings.model_name} registered yet (run `rakuten-mlops pipeline run`)")
+        console.print(
+            f"no version of {settings.model_name} registered yet (run `rakuten-mlops pipeline run`)"
+        )
         return
     table = Table(title=settings.model_name)
     for col in ("version", "aliases", "modalities", "gold wF1", "test wF1", "decision", "reasons"):

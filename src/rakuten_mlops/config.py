@@ -32,17 +32,33 @@ class SplitParams(_Strict):
 
 
 class TextParams(_Strict):
+    """Text model settings; defaults chosen on en17k by ``benchmarks/text_quality.py``."""
+
     word_ngram_max: int = Field(2, ge=1, le=3)
-    char_ngram_min: int = Field(2, ge=1)
+    char_analyzer: Literal["char_wb", "char"] = Field("char_wb", description="char_wb: n-grams inside words")
+    char_ngram_min: int = Field(1, ge=1)
     char_ngram_max: int = Field(5, ge=1, le=7)
-    min_df: int = Field(2, ge=1)
+    min_df: int = Field(2, ge=1, description="drop terms seen in fewer rows (model size on 85k rows)")
     max_features: int | None = Field(None, ge=1000, description="per vectorizer")
     sublinear_tf: bool = True
-    title_weight: float = Field(1.0, gt=0, description="title features are repeated this much")
-    C: float = Field(0.5, gt=0)
+    strip_accents: bool = Field(True, description="French sellers write accents inconsistently")
+    word_weight: float = Field(1.0, gt=0, description="scale of the word block against the char block")
+    title_weight: float = Field(
+        1.0, ge=0, description="scale of an extra title-only word block; 0 leaves it out"
+    )
+    C: float = Field(0.5, gt=0, description="inverse regularisation of the linear SVM")
     class_weight: Literal["balanced"] | None = None
+    nb_alpha: float | None = Field(
+        0.3, gt=0, description="complement naive Bayes blended in by the stacker; null leaves it out"
+    )
     calibration_cv: int = Field(3, ge=2, description="folds for out-of-fold scores")
-    calibration_C: float = Field(1.0, gt=0, description="inverse regularisation of the calibrator")
+    calibration_C: float = Field(1.0, gt=0, description="inverse regularisation of the stacker/calibrator")
+
+    @model_validator(mode="after")
+    def _char_range(self) -> TextParams:
+        if self.char_ngram_min > self.char_ngram_max:
+            raise ValueError("char_ngram_min must not exceed char_ngram_max")
+        return self
 
 
 class ImageParams(_Strict):
@@ -157,7 +173,9 @@ class Settings(BaseSettings):
     jwt_expire_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
     bootstrap_admin_user: str | None = None
     bootstrap_admin_password: SecretStr | None = None
-    auth_cache_seconds: float = Field(5.0, ge=0, description="how long a user's role/disabled state is cached")
+    auth_cache_seconds: float = Field(
+        5.0, ge=0, description="how long a user's role/disabled state is cached"
+    )
     login_max_failures: int = Field(5, ge=1, description="per username+IP within the window")
     login_window_seconds: float = Field(300.0, gt=0)
     max_designation_chars: int = Field(1_000, ge=1)
@@ -170,6 +188,7 @@ class Settings(BaseSettings):
     registry_timeout_seconds: float = Field(20.0, gt=0)
     micro_batch_max_rows: int = Field(256, ge=1)
     micro_batch_wait_ms: float = Field(0.0, ge=0, le=100)
+    micro_batch_parallel: int = Field(2, ge=1, le=16, description="predict calls in flight at once")
     prediction_log_flush_seconds: float = Field(0.5, gt=0)
     prediction_log_batch_rows: int = Field(500, ge=1)
     prediction_log_max_buffer: int = Field(50_000, ge=1, description="beyond this, records spill to disk")
@@ -178,6 +197,7 @@ class Settings(BaseSettings):
     @property
     def serving_dir(self) -> Path:
         return self.home / "serving"
+
     # --- end serving ---
 
     @property

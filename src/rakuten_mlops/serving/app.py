@@ -1,0 +1,111 @@
+"""The FastAPI app: `create_app(settings)` wires state, middleware and routers; `lifespan` loads the model."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+
+from rakuten_mlops import __version__
+from rakuten_mlops.config import Settings, get_settings
+from rakuten_mlops.serving.auth import Authenticator
+from rakuten_mlops.serving.db import create_schema, make_engine, session_factory, session_scope
+from rakuten_mlops.serving.deps import ServingState
+from rakuten_mlops.serving.errors import install_error_handlers
+from rakuten_mlops.serving.limits import BodySizeLimitMiddleware
+from rakuten_mlops.serving.metrics import MetricsMiddleware, ServingMetrics
+from rakuten_mlops.serving.model_holder import ModelHolder
+from rakuten_mlops.serving.prediction_log import PredictionLog
+from rakuten_mlops.serving.ratelimit import FailureLimiter
+from rakuten_mlops.serving.routes import api_router, root_router
+from rakuten_mlops.serving.security import token_config
+from rakuten_mlops.serving.users import count_users, create_user
+
+log = logging.getLogger(__name__)
+DESCRIPTION = (
+    "Predicts the Rakuten France product type (27 codes) of a listing from its title, description "
+    "and image. Get a token from `POST /v1/auth/token`, then send it as `Authorization: Bearer <token>`."
+)
+
+
+def _prepare_database(state: ServingState) -> None:
+    """Create missing tables and the bootstrap admin; a database outage only logs a warning."""
+    s = state.settings
+    try:
+        create_schema(state.engine)
+        state.prediction_log.schema_ready = True
+        if s.bootstrap_admin_user and s.bootstrap_admin_password:
+            with session_scope(state.sessions) as session:
+                if count_users(session) == 0:
+                    create_user(
+                        session,
+                        s.bootstrap_admin_user,
+                        s.bootstrap_admin_password.get_secret_value(),
+                        "admin",
+                    )
+                    log.info("created bootstrap admin %r", s.bootstrap_admin_user)
+    except SQLAlchemyError as exc:
+        log.warning(
+            "app database unavailable at start (%s); predictions are buffered", exc.__class__.__name__
+        )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start the prediction log and the model holder; on shutdown, flush the log."""
+    state: ServingState = app.state.serving
+    await run_in_threadpool(_prepare_database, state)
+    state.prediction_log.start()
+    await state.holder.start()
+    try:
+        yield
+    finally:
+        await state.holder.stop()
+        await run_in_threadpool(state.prediction_log.close, state.settings.prediction_log_shutdown_seconds)
+
+
+def build_state(settings: Settings) -> ServingState:
+    """Everything the app needs, built without touching the network or the database."""
+    tokens = token_config(settings)  # raises outside development without a real secret
+    engine = make_engine(settings.app_database_url)
+    sessions = session_factory(engine)
+    metrics = ServingMetrics()
+    plog = PredictionLog(
+        engine,
+        settings.serving_dir / "spool",
+        flush_s=settings.prediction_log_flush_seconds,
+        batch_rows=settings.prediction_log_batch_rows,
+        max_buffer=settings.prediction_log_max_buffer,
+    )
+    metrics.log_queue_size.set_function(lambda: plog.pending())
+    return ServingState(
+        settings=settings,
+        tokens=tokens,
+        engine=engine,
+        sessions=sessions,
+        authenticator=Authenticator(tokens, sessions, settings.auth_cache_seconds),
+        holder=ModelHolder(settings, metrics),
+        prediction_log=plog,
+        metrics=metrics,
+        login_limiter=FailureLimiter(settings.login_max_failures, settings.login_window_seconds),
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The prediction API for `settings` (default: the process settings)."""
+    settings = settings or get_settings()
+    state = build_state(settings)
+    app = FastAPI(
+        title="Rakuten product type API", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
+    app.state.serving = state
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)  # outermost: counts every answer
+    app.include_router(api_router)
+    app.include_router(root_router)
+    return app

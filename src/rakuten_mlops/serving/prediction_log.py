@@ -1,0 +1,205 @@
+"""Prediction log: records queued by requests, written in batches by a background thread.
+
+Requests only append to an in-memory queue. A writer thread inserts batches (idempotently:
+a retried batch never duplicates a row). While the database is down the queue grows; past
+`max_buffer` records, the oldest spill to a disk spool replayed when the database answers
+again. On close, the queue is flushed; what the database cannot take in time is spooled.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, insert, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from rakuten_mlops.serving.db import FeedbackRecord, PredictionRecord, create_schema
+from rakuten_mlops.serving.spool import Record, Spool
+
+log = logging.getLogger(__name__)
+TABLES: dict[str, Table] = {
+    "predictions": PredictionRecord.__table__,  # type: ignore[dict-item]
+    "feedback": FeedbackRecord.__table__,  # type: ignore[dict-item]
+}
+MAX_BACKOFF_S = 5.0
+
+
+def _insert_ignoring_duplicates(engine: Engine, table: Table) -> Any:
+    """An INSERT that skips rows whose primary key already exists (retries are idempotent)."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=["id"])
+    if engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing(index_elements=["id"])
+    return insert(table)
+
+
+class PredictionLog:
+    """Batched, outage-tolerant writer of prediction and feedback records."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        spool_dir: Path,
+        *,
+        flush_s: float = 0.5,
+        batch_rows: int = 500,
+        max_buffer: int = 50_000,
+        recent_ids: int = 100_000,
+    ) -> None:
+        self.engine = engine
+        self.spool = Spool(spool_dir)
+        self.flush_s = flush_s
+        self.batch_rows = batch_rows
+        self.max_buffer = max_buffer
+        self._queue: deque[Record] = deque()
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._recent_max = recent_ids
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._statements = {name: _insert_ignoring_duplicates(engine, t) for name, t in TABLES.items()}
+        self.schema_ready = False
+        self.written = 0
+        self.spilled = 0
+        self.failures = 0
+        self.db_ok = True
+
+    def pending(self) -> int:
+        """Records waiting in memory."""
+        return len(self._queue)
+
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        """Queue one record (never blocks, never raises on database trouble)."""
+        if table == "predictions":
+            self._recent[row["id"]] = None
+            if len(self._recent) > self._recent_max:
+                self._recent.popitem(last=False)
+        self._queue.append((table, row))
+        if len(self._queue) >= self.batch_rows:
+            self._wake.set()
+
+    def was_recently_logged(self, prediction_id: str) -> bool:
+        """True when this process issued `prediction_id` recently (it may not be written yet)."""
+        return prediction_id in self._recent
+
+    def prediction_exists(self, prediction_id: str) -> bool | None:
+        """Whether the database holds `prediction_id`; None when the database does not answer."""
+        table = TABLES["predictions"]
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(select(table.c.id).where(table.c.id == prediction_id)).first() is not None
+        except SQLAlchemyError:
+            return None
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop the writer, flush the queue, and spool whatever the database did not take in time."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+        deadline = time.monotonic() + timeout_s
+        while self._queue and time.monotonic() < deadline:
+            if not self._flush_batch():
+                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        if self._queue:
+            n = self._spill(len(self._queue))
+            log.warning("database unavailable at shutdown: %d prediction-log records spooled to disk", n)
+
+    def _run(self) -> None:
+        backoff = 0.0
+        while not self._stop.is_set():
+            self._wake.wait(backoff or self.flush_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            ok = self._replay_spool() and self._drain()
+            backoff = 0.0 if ok else min(MAX_BACKOFF_S, max(0.1, backoff * 2))
+            if not ok and len(self._queue) > self.max_buffer:
+                self._spill(len(self._queue) - self.max_buffer)
+
+    def _drain(self) -> bool:
+        while self._queue:
+            if not self._flush_batch():
+                return False
+            if self._stop.is_set():
+                return True
+        return True
+
+    def _flush_batch(self) -> bool:
+        """Write up to `batch_rows` queued records in one transaction; on failure put them back."""
+        batch: list[Record] = []
+        while self._queue and len(batch) < self.batch_rows:
+            batch.append(self._queue.popleft())
+        if not batch:
+            return True
+        if self._write(batch):
+            return True
+        self._queue.extendleft(reversed(batch))
+        return False
+
+    def _write(self, records: list[Record]) -> bool:
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for table, row in records:
+            grouped.setdefault(table, []).append(row)
+        try:
+            if not self.schema_ready:  # the database may have been down when the app started
+                create_schema(self.engine)
+                self.schema_ready = True
+            with self.engine.begin() as conn:
+                for table in TABLES:  # predictions before their feedback
+                    if grouped.get(table):
+                        conn.execute(self._statements[table], grouped[table])
+        except SQLAlchemyError as exc:
+            self.failures += 1
+            if self.db_ok:
+                log.warning("prediction log: database write failed, buffering (%s)", exc.__class__.__name__)
+            self.db_ok = False
+            return False
+        if not self.db_ok:
+            log.info("prediction log: database is back")
+        self.db_ok = True
+        self.written += len(records)
+        return True
+
+    def _spill(self, n: int) -> int:
+        batch = [self._queue.popleft() for _ in range(min(n, len(self._queue)))]
+        try:
+            written = self.spool.write(batch)
+        except OSError:
+            log.exception("prediction log: could not spool %d records to disk", len(batch))
+            self._queue.extendleft(reversed(batch))
+            return 0
+        self.spilled += written
+        return written
+
+    def _replay_spool(self) -> bool:
+        for path in self.spool.files():
+            try:
+                with self.spool.replaying(path) as records:
+                    if records is None:
+                        continue
+                    for i in range(0, len(records), self.batch_rows):
+                        if not self._write(records[i : i + self.batch_rows]):
+                            raise _ReplayFailed
+            except _ReplayFailed:
+                return False
+        return True
+
+
+class _ReplayFailed(Exception):
+    """The database refused a spooled batch: keep the file for the next attempt."""

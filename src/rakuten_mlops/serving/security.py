@@ -1,0 +1,118 @@
+"""Tokens and passwords: JWT (algorithm pinned, claims required) and Argon2 hashes (pwdlib)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+from pwdlib import PasswordHash
+
+from rakuten_mlops.config import Settings
+from rakuten_mlops.serving.db import utcnow
+
+log = logging.getLogger(__name__)
+password_hash = PasswordHash.recommended()
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud", "roles"]
+
+
+class InsecureConfigError(RuntimeError):
+    """The API refuses to start with this configuration."""
+
+
+@dataclass(frozen=True)
+class TokenConfig:
+    secret: str
+    algorithm: str
+    issuer: str
+    audience: str
+    expire: timedelta
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so a login takes as long either way."""
+    return password_hash.hash("not-a-real-password-" + secrets.token_hex(8))
+
+
+def hash_password(password: str) -> str:
+    """Argon2 hash of `password`."""
+    return password_hash.hash(password)
+
+
+def verify_password(password: str, hashed: str | None) -> bool:
+    """True when `password` matches `hashed`; with no hash, spends the same time and says no."""
+    if hashed is None:
+        password_hash.verify(password, _dummy_hash())
+        return False
+    try:
+        return password_hash.verify(password, hashed)
+    except Exception:  # a corrupt hash in the database must not become a 500
+        return False
+
+
+def create_token(cfg: TokenConfig, subject: str, roles: list[str]) -> str:
+    """Signed JWT for `subject` with its roles, expiring after `cfg.expire`."""
+    now = utcnow()
+    claims = {
+        "sub": subject, "roles": roles, "iss": cfg.issuer, "aud": cfg.audience,
+        "iat": now, "nbf": now, "exp": now + cfg.expire, "jti": secrets.token_hex(8),
+    }  # fmt: skip
+    return jwt.encode(claims, cfg.secret, algorithm=cfg.algorithm)
+
+
+def decode_token(cfg: TokenConfig, token: str) -> dict[str, Any]:
+    """Verified claims of `token`; raises `jwt.InvalidTokenError` on any problem."""
+    claims = jwt.decode(
+        token, cfg.secret, algorithms=[cfg.algorithm], audience=cfg.audience, issuer=cfg.issuer,
+        options={"require": REQUIRED_CLAIMS}, leeway=5,
+    )  # fmt: skip
+    if not isinstance(claims.get("sub"), str) or not isinstance(claims.get("roles"), list):
+        raise jwt.InvalidTokenError("sub must be a string and roles a list")
+    return claims
+
+
+def _dev_secret(path: Path) -> str:
+    """Read, or create once (0600, race-free across workers), the development secret under home."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_text(encoding="utf-8").strip()
+        if len(secret) >= 32:
+            return secret
+        raise InsecureConfigError(f"{path} holds no usable secret; delete it to generate one") from None
+    secret = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(secret)
+    return secret
+
+
+def token_config(settings: Settings) -> TokenConfig:
+    """Token settings; refuses a missing or placeholder secret outside development."""
+    if settings.jwt_secret_is_placeholder():
+        if settings.env != "development":
+            raise InsecureConfigError(
+                "RAKUTEN_JWT_SECRET is missing or a placeholder (it needs at least 16 characters, not a "
+                "well-known value); generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        path = settings.serving_dir / "dev-jwt-secret"
+        secret = _dev_secret(path)
+        log.warning("development mode: no RAKUTEN_JWT_SECRET set, signing tokens with the secret in %s", path)
+    else:
+        assert settings.jwt_secret is not None
+        secret = settings.jwt_secret.get_secret_value()
+    return TokenConfig(
+        secret=secret,
+        algorithm=settings.jwt_algorithm,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        expire=timedelta(minutes=settings.jwt_expire_minutes),
+    )

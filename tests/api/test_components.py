@@ -1,0 +1,161 @@
+"""Serving components on their own: login limiter, micro-batcher, image checks, spool, passwords."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from PIL import Image
+
+from rakuten_mlops.serving.batcher import MicroBatcher, NoModelError
+from rakuten_mlops.serving.images import ImageRejected, check_image, decode_base64
+from rakuten_mlops.serving.ratelimit import FailureLimiter, login_key
+from rakuten_mlops.serving.security import hash_password, verify_password
+from rakuten_mlops.serving.spool import Spool
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_limiter_blocks_after_max_failures_until_the_window_passes():
+    clock = FakeClock()
+    limiter = FailureLimiter(max_failures=3, window_s=60, clock=clock)
+    key = login_key("Alice ", "10.0.0.1")
+    assert key == login_key("alice", "10.0.0.1")
+    for _ in range(3):
+        assert limiter.retry_after(key) == 0
+        limiter.record_failure(key)
+        clock.now += 1
+    assert limiter.retry_after(key) == 57  # the oldest failure (t=1000) leaves the window at 1060
+    assert limiter.retry_after(login_key("alice", "10.0.0.2")) == 0  # per user *and* address
+    clock.now += 57
+    assert limiter.retry_after(key) == 0
+    limiter.record_failure(key)
+    limiter.reset(key)
+    assert limiter.retry_after(key) == 0
+
+
+def test_limiter_tracks_a_bounded_number_of_keys():
+    limiter = FailureLimiter(max_failures=1, window_s=60, max_keys=10, clock=FakeClock())
+    for i in range(100):
+        limiter.record_failure(f"user{i}|ip")
+    assert len(limiter._failures) == 10
+    assert limiter.retry_after("user99|ip") > 0
+
+
+def _batcher(calls: list[int], fail_on: str | None = None, model: object = "m"):
+    gate = threading.Event()
+
+    def predict(m, rows):
+        gate.wait(5)  # hold the first batch so that the others queue up behind it
+        calls.append(len(rows))
+        if fail_on and any(r["designation"] == fail_on for r in rows):
+            raise ValueError("bad row")
+        return [{"echo": r["designation"]} for r in rows]
+
+    return MicroBatcher(lambda: model, predict, max_rows=64), gate
+
+
+def test_concurrent_requests_share_predict_calls_and_get_their_own_rows():
+    calls: list[int] = []
+
+    async def scenario():
+        batcher, gate = _batcher(calls)
+        await batcher.start()
+        tasks = [asyncio.create_task(batcher.submit([{"designation": f"p{i}"}])) for i in range(20)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        results = await asyncio.gather(*tasks)
+        await batcher.stop()
+        return results
+
+    results = asyncio.run(scenario())
+    assert [rows[0]["echo"] for _, rows in results] == [f"p{i}" for i in range(20)]
+    assert sum(calls) == 20 and len(calls) < 20  # batched: fewer predict calls than requests
+
+
+def test_one_bad_request_does_not_fail_its_batch_neighbours():
+    calls: list[int] = []
+
+    async def scenario():
+        batcher, gate = _batcher(calls, fail_on="bad")
+        await batcher.start()
+        names = ["a", "b", "bad", "c"]
+        tasks = [asyncio.create_task(batcher.submit([{"designation": n}])) for n in names]
+        await asyncio.sleep(0.05)
+        gate.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        await batcher.stop()
+        return results
+
+    results = asyncio.run(scenario())
+    assert isinstance(results[2], ValueError)
+    assert [r[1][0]["echo"] for i, r in enumerate(results) if i != 2] == ["a", "b", "c"]
+
+
+def test_no_model_fails_fast():
+    async def scenario():
+        batcher = MicroBatcher(lambda: None, lambda m, rows: rows)
+        await batcher.start()
+        try:
+            with pytest.raises(NoModelError):
+                await batcher.submit([{"designation": "x"}])
+        finally:
+            await batcher.stop()
+
+    asyncio.run(scenario())
+
+
+def _encode(fmt: str, size=(20, 10)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (1, 2, 3)).save(buf, fmt)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_allowed_formats_are_accepted(fmt):
+    checked = check_image(_encode(fmt), max_bytes=100_000, max_pixels=1000)
+    assert (checked.format, checked.width, checked.height) == (fmt, 20, 10)
+    assert len(checked.sha256) == 64
+
+
+def test_image_limits_and_formats():
+    with pytest.raises(ImageRejected, match="pixels") as info:
+        check_image(_encode("PNG", (100, 100)), max_bytes=100_000, max_pixels=9_999)
+    assert info.value.status_code == 413
+    with pytest.raises(ImageRejected, match="allowed formats: JPEG, PNG, WEBP"):
+        check_image(_encode("TIFF"), max_bytes=100_000, max_pixels=1000)
+    with pytest.raises(ImageRejected, match="empty"):
+        check_image(b"", max_bytes=10, max_pixels=10)
+    assert decode_base64("data:image/png;base64,aGVsbG8=", 100) == b"hello"
+    assert decode_base64("-_8=", 100) == base64.urlsafe_b64decode("-_8=")  # URL-safe alphabet too
+
+
+def test_spool_round_trip_skips_a_torn_line(tmp_path):
+    spool = Spool(tmp_path)
+    row = {"id": "1", "created_at": datetime(2025, 1, 2, tzinfo=UTC), "designation": "é"}
+    assert spool.write([("predictions", row), ("feedback", {**row, "id": "2"})]) == 2
+    with spool.path.open("a") as fh:
+        fh.write('{"table": "predictions", "row": {"id": "3"')  # a crash mid-write
+    [path] = spool.files()
+    with spool.replaying(path) as records:
+        assert records == [("predictions", row), ("feedback", {**row, "id": "2"})]
+    assert spool.files() == []
+
+
+def test_passwords_are_argon2_and_unknown_users_still_verify():
+    hashed = hash_password("correct horse battery")
+    assert hashed.startswith("$argon2id$")
+    assert verify_password("correct horse battery", hashed)
+    assert not verify_password("wrong", hashed)
+    assert not verify_password("anything", None)  # verified against the dummy hash
+    assert not verify_password("anything", "not-a-hash")
