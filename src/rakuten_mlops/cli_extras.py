@@ -19,6 +19,9 @@ EXTRAS: list[tuple[str, str, str, str, str]] = [
     ("serve", "rakuten_mlops.serving.cli", "serve_command", "serve", "command"),
     ("users", "rakuten_mlops.serving.cli", "users_app", "serve", "group"),
     ("traffic", "rakuten_mlops.serving.cli", "traffic_command", "serve", "command"),
+    ("streams", "rakuten_mlops.monitoring.cli", "streams_app", "monitor", "group"),
+    ("drift", "rakuten_mlops.monitoring.cli", "drift_command", "monitor", "command"),
+    ("monitor", "rakuten_mlops.monitoring.cli", "monitor_app", "monitor", "group"),
 ]
 
 

@@ -82,3 +82,21 @@ def test_each_app_has_its_own_registry(api, make_settings):
         text = client.get("/metrics").text
     assert 'route="/v1/predict"' not in text  # the shared app's traffic is not counted here
     assert "rakuten_model_info" in text
+
+
+def test_metrics_show_the_latest_drift_report(make_settings):
+    import json
+
+    from rakuten_mlops.monitoring.store import MonitoringDir
+
+    settings = make_settings()
+    latest = MonitoringDir.of_home(settings.home).latest_drift
+    latest.parent.mkdir(parents=True, exist_ok=True)
+    latest.write_text(
+        json.dumps({"drift_share": 0.4, "columns": {"language": {"drifted": True}, "text": {"drifted": False}}})
+    )
+    with TestClient(create_app(settings)) as client:
+        text = client.get("/metrics").text
+    assert _value(text, "rakuten_drift_share") == 0.4
+    assert _value(text, 'rakuten_drift_column_drifted\\{column="language"\\}') == 1.0
+    assert _value(text, 'rakuten_drift_column_drifted\\{column="text"\\}') == 0.0

@@ -46,9 +46,22 @@ def _cut(df: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd
     return rest, held
 
 
+def gold_mask(productids: pd.Series, fraction: float, seed: int) -> np.ndarray:
+    """Gold membership decided per product by a seeded hash of its id.
+
+    A product's membership never changes when rows are added or other fractions change, so a
+    champion trained on an earlier pool has never seen any row of a later gold set: the
+    promotion gate compares challenger and champion on data neither was trained on.
+    """
+    keys = productids.astype(str) + f"|gold|{seed}"
+    hashed = pd.util.hash_pandas_object(keys, index=False).to_numpy()
+    return (hashed % 1_000_000) < round(fraction * 1_000_000)
+
+
 def stratified_split(frame: pd.DataFrame, params: SplitParams, seed: int) -> Splits:
-    """Cut gold first (it must not move when other fractions change), then test, then val."""
-    rest, gold = _cut(frame, params.gold_fraction, seed)
+    """Gold by product hash (stable as data grows), then stratified test and val cuts of the rest."""
+    in_gold = gold_mask(frame["productid"], params.gold_fraction, seed)
+    rest, gold = frame[~in_gold], frame[in_gold]
     remaining = 1 - params.gold_fraction
     rest, test = _cut(rest, params.test_fraction / remaining, seed + 1)
     remaining -= params.test_fraction

@@ -1,0 +1,90 @@
+"""Where monitoring writes under the home folder, and the `latest` files `/metrics` reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class MonitoringDir:
+    root: Path
+
+    @classmethod
+    def of_home(cls, home: Path) -> MonitoringDir:
+        return cls(Path(home) / "monitoring")
+
+    @property
+    def drift(self) -> Path:
+        return self.root / "drift"
+
+    @property
+    def latest_drift(self) -> Path:
+        return self.drift / "latest.json"
+
+    @property
+    def latest_live(self) -> Path:
+        return self.root / "live" / "latest.json"
+
+    @property
+    def decisions_log(self) -> Path:
+        return self.root / "decisions" / "decisions.jsonl"
+
+    @property
+    def latest_decision(self) -> Path:
+        return self.root / "decisions" / "latest.json"
+
+    @property
+    def reference(self) -> Path:
+        return self.root / "reference"
+
+    def new_drift_dir(self, label: str) -> Path:
+        """A fresh folder for one report: UTC time, then what was compared."""
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in label)[:60] or "report"
+        path, n = self.drift / f"{stamp}-{safe}", 1
+        while path.exists():
+            n += 1
+            path = self.drift / f"{stamp}-{safe}-{n}"
+        return path
+
+
+def write_json_atomic(path: Path, data: Any) -> Path:
+    """Write JSON through a temporary file so a reader (a /metrics scrape) never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def read_json_or_none(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Records of a JSON-lines file; a torn last line (crash mid-write) is ignored."""
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
