@@ -82,7 +82,9 @@ def embedding_rate(n_images: int) -> dict[str, object]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n-per-class", type=int, default=3145, help="3145 gives 84,916 rows in total")
-    ap.add_argument("--scaling", type=int, nargs="*", default=[800, 1600], help="smaller sizes for the cost curve")
+    ap.add_argument(
+        "--scaling", type=int, nargs="*", default=[800, 1600], help="smaller sizes for the cost curve"
+    )
     ap.add_argument("--images", type=int, default=256, help="images for the embedding rate (0 to skip)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "pipeline_speed.json")
     args = ap.parse_args()

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.helpers import SHARED
 
 from rakuten_mlops.config import get_settings
+from tests.helpers import SHARED
 
 
 @pytest.fixture

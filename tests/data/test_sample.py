@@ -37,9 +37,13 @@ def test_deterministic_for_a_seed(tmp_path: Path) -> None:
         assert filecmp.cmp(a / name, b / name, shallow=False)
     files = sorted(p.name for p in (a / "images/image_train").iterdir())
     assert files == sorted(p.name for p in (b / "images/image_train").iterdir())
-    assert all(filecmp.cmp(a / "images/image_train" / f, b / "images/image_train" / f, shallow=False) for f in files)
+    assert all(
+        filecmp.cmp(a / "images/image_train" / f, b / "images/image_train" / f, shallow=False) for f in files
+    )
     c = generate_listings(3, seed=12)
-    assert not c["designation"].equals(pd.read_csv(a / X_TRAIN, index_col=0, keep_default_na=False)["designation"])
+    assert not c["designation"].equals(
+        pd.read_csv(a / X_TRAIN, index_col=0, keep_default_na=False)["designation"]
+    )
 
 
 def test_real_class_proportions() -> None:

@@ -22,7 +22,13 @@ from rakuten_mlops.data.validation import (
 
 
 def frame(rows: list[dict[str, object]]) -> pd.DataFrame:
-    base = {"designation": "Piscine Intex", "description": "", "productid": "1", "imageid": "1", "prdtypecode": "2583"}
+    base = {
+        "designation": "Piscine Intex",
+        "description": "",
+        "productid": "1",
+        "imageid": "1",
+        "prdtypecode": "2583",
+    }
     df = pd.DataFrame([{**base, "productid": str(i + 100), **r} for i, r in enumerate(rows)])
     df.index = pd.Index(range(len(df)), name="index")
     return df

@@ -35,5 +35,7 @@ def test_pipeline_with_images_and_cache(tmp_path: Path, image_sample_dir: Path) 
     model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@champion")
     assert model.metadata.signature is not None
     img = next((image_sample_dir / "images" / "image_test").iterdir()).read_bytes()
-    out = model.predict(pd.DataFrame({"designation": ["Piscine hors sol"], "description": [""], "image": [img]}))
+    out = model.predict(
+        pd.DataFrame({"designation": ["Piscine hors sol"], "description": [""], "image": [img]})
+    )
     assert out["modalities"].tolist() == ["text+image"]

@@ -58,7 +58,9 @@ def test_pyfunc_accepts_base64_and_missing_columns(fused) -> None:
     Image.open(frame["image_path"].iloc[0]).save(buf, "PNG")
     import base64
 
-    df = pd.DataFrame({"designation": ["Piscine hors sol Intex"], "image": [base64.b64encode(buf.getvalue()).decode()]})
+    df = pd.DataFrame(
+        {"designation": ["Piscine hors sol Intex"], "image": [base64.b64encode(buf.getvalue()).decode()]}
+    )
     clean = normalise_input(df)
     assert clean["description"].tolist() == [""] and isinstance(clean["image"].iloc[0], bytes)
     wrapper = ProductClassifierModel()

@@ -50,9 +50,7 @@ def read_listings(path: Path) -> pd.DataFrame:
     missing = [c for c in X_COLUMNS if c not in df.columns]
     extra = [c for c in df.columns if c not in X_COLUMNS and c != LABEL]
     if missing:
-        raise LayoutError(
-            f"missing column(s) {missing}; found {list(df.columns)}", path=path
-        )
+        raise LayoutError(f"missing column(s) {missing}; found {list(df.columns)}", path=path)
     if extra:
         raise LayoutError(f"unexpected column(s) {extra}", path=path)
     df.index = _integer_index(df.index, path)

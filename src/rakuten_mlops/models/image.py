@@ -28,9 +28,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def _pipeline(self) -> Pipeline:
-        return Pipeline(
-            [("scale", StandardScaler()), ("clf", LogisticRegression(C=self.C, max_iter=2000))]
-        )
+        return Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(C=self.C, max_iter=2000))])
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> ImageClassifier:
         y = np.asarray(y)

@@ -82,7 +82,9 @@ class ProductClassifier:
     def predict_frame(self, frame: pd.DataFrame, **kwargs: object) -> pd.DataFrame:
         """Code, French category name, probability, top-k and modalities used, per row."""
         probs = self.probabilities(frame, **kwargs)  # type: ignore[arg-type]
-        return format_predictions(probs.fused, self.classes_, probs.image_ok & (self.fusion is not None), self.top_k)
+        return format_predictions(
+            probs.fused, self.classes_, probs.image_ok & (self.fusion is not None), self.top_k
+        )
 
 
 def format_predictions(

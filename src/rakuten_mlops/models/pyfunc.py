@@ -52,7 +52,9 @@ class ProductClassifierModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         self.model: ProductClassifier = joblib.load(context.artifacts["model"])
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         return self.model.predict_frame(normalise_input(model_input))
 
 

@@ -24,7 +24,9 @@ def score_parts(
     """Metrics of each model part on `frame` (`system` is what the classifier answers) and predictions."""
     y = frame[LABEL].to_numpy()
     labels = model.classes_
-    probs = model.probabilities(frame, embeddings=embeddings) if model.uses_images else model.probabilities(frame)
+    probs = (
+        model.probabilities(frame, embeddings=embeddings) if model.uses_images else model.probabilities(frame)
+    )
     preds = {"text": labels[probs.text.argmax(1)], "system": labels[probs.fused.argmax(1)]}
     out = {"text": classification_metrics(y, preds["text"], labels)}
     if probs.image is not None and probs.image_ok.any():

@@ -47,7 +47,9 @@ def predict_file(
     try:
         model = load_product_classifier(uri)
     except MlflowException as exc:
-        raise FileNotFoundError(f"cannot load model {uri}: {exc}. Train one with `rakuten-mlops pipeline run`") from exc
+        raise FileNotFoundError(
+            f"cannot load model {uri}: {exc}. Train one with `rakuten-mlops pipeline run`"
+        ) from exc
     advance = progress.task("predicting", total=len(keep))
     parts = []
     for start in range(0, len(keep), batch_size):
@@ -56,7 +58,11 @@ def predict_file(
         out.index = chunk.index
         parts.append(out)
         advance(len(chunk))
-    preds = pd.concat(parts) if parts else pd.DataFrame(columns=["prdtypecode", "probability", "category", "modalities"])
+    preds = (
+        pd.concat(parts)
+        if parts
+        else pd.DataFrame(columns=["prdtypecode", "probability", "category", "modalities"])
+    )
     table = preds[["prdtypecode", "probability", "category", "modalities"]]
     table.index.name = None  # the challenge files' index column has an empty header
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)

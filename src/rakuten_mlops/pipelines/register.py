@@ -20,9 +20,15 @@ from rakuten_mlops.pipelines.evaluate import score_parts
 from rakuten_mlops.pipelines.ingest import load_splits
 from rakuten_mlops.pipelines.layout import WorkDir, read_json, write_json
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
-from rakuten_mlops.pipelines.train import load_embeddings, model_path
+from rakuten_mlops.pipelines.train import model_path
 from rakuten_mlops.training.promotion import decide_promotion
-from rakuten_mlops.training.registry import client, configure_mlflow, find_version_by_tag, get_champion, set_champion
+from rakuten_mlops.training.registry import (
+    client,
+    configure_mlflow,
+    find_version_by_tag,
+    get_champion,
+    set_champion,
+)
 
 
 def _file_sha256(path: Path) -> str:
@@ -69,7 +75,12 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
     c = client(settings)
     existing = find_version_by_tag(c, settings.model_name, "model_sha256", sha)
     if existing is not None:  # a retried step must not register a second version
-        info = {"run_id": existing.run_id, "version": str(existing.version), "reused": True, "model_sha256": sha}
+        info = {
+            "run_id": existing.run_id,
+            "version": str(existing.version),
+            "reused": True,
+            "model_sha256": sha,
+        }
         write_json(work.registry_dir / "registered.json", info)
         return info
     model: ProductClassifier = joblib.load(path)
@@ -78,7 +89,9 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
     split_summary = read_json(work.splits / "summary.json", "split")
     example = _input_example(model)
     signature = infer_signature(example, model.predict_frame(example))
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{ingest_summary['data_hash']}") as run:
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"train-{ingest_summary['data_hash']}"
+    ) as run:
         mlflow.log_params(params.flat())
         mlflow.set_tags(
             {
@@ -125,7 +138,9 @@ def champion_gold_metrics(
 
     emb = None
     if champion.uses_images and champion.embedder is not None:
-        cache = EmbeddingCache(settings.cache_dir / "embeddings", champion.embedder.backbone, champion.embedder.image_size)
+        cache = EmbeddingCache(
+            settings.cache_dir / "embeddings", champion.embedder.backbone, champion.embedder.image_size
+        )
         emb = champion.embedder.embed_bytes(champion.image_bytes(gold), cache)
     metrics, _ = score_parts(champion, gold, emb)
     return metrics["system"]
@@ -157,7 +172,9 @@ def promote(
         set_champion(c, settings.model_name, version, decision.reasons, "promoted")
     else:
         c.set_model_version_tag(settings.model_name, version, "promotion.decision", "rejected")
-        c.set_model_version_tag(settings.model_name, version, "promotion.reasons", "; ".join(decision.reasons))
+        c.set_model_version_tag(
+            settings.model_name, version, "promotion.reasons", "; ".join(decision.reasons)
+        )
     result = {
         "version": version,
         "champion_before": str(champ.version) if champ is not None else None,
@@ -165,4 +182,3 @@ def promote(
     }
     write_json(work.registry_dir / "promotion.json", result)
     return result
-

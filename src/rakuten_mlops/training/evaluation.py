@@ -23,7 +23,12 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: np.nd
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "n": len(y_true),
         "per_class": {
-            str(int(c)): {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            str(int(c)): {
+                "precision": float(p[i]),
+                "recall": float(r[i]),
+                "f1": float(f[i]),
+                "support": int(s[i]),
+            }
             for i, c in enumerate(labels)
         },
     }
@@ -44,7 +49,9 @@ def plot_confusion_matrix(
     """Row-normalised confusion matrix (recall on the diagonal) as a PNG."""
     plt = _pyplot()
     cm = confusion_matrix(y_true, y_pred, labels=labels).astype(float)
-    cm = np.divide(cm, cm.sum(axis=1, keepdims=True), out=np.zeros_like(cm), where=cm.sum(axis=1, keepdims=True) > 0)
+    cm = np.divide(
+        cm, cm.sum(axis=1, keepdims=True), out=np.zeros_like(cm), where=cm.sum(axis=1, keepdims=True) > 0
+    )
     fig, ax = plt.subplots(figsize=(11, 9.5))
     im = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1)
     names = [f"{int(c)} {category_name(int(c), 'en')[:18]}" for c in labels]
@@ -71,8 +78,14 @@ def plot_per_class_f1(per_model: dict[str, dict[str, Any]], path: Path, title: s
     y = np.arange(len(codes))
     for k, name in enumerate(models):
         vals = [per_model[name]["per_class"][c]["f1"] for c in codes]
-        ax.barh(y + k * height, vals, height=height, label=f"{name} (wF1 {per_model[name]['weighted_f1']:.3f})")
-    ax.set_yticks(y + height * (len(models) - 1) / 2, [f"{c} {category_name(int(c), 'en')[:22]}" for c in codes], fontsize=7)
+        ax.barh(
+            y + k * height, vals, height=height, label=f"{name} (wF1 {per_model[name]['weighted_f1']:.3f})"
+        )
+    ax.set_yticks(
+        y + height * (len(models) - 1) / 2,
+        [f"{c} {category_name(int(c), 'en')[:22]}" for c in codes],
+        fontsize=7,
+    )
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("F1")

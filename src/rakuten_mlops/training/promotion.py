@@ -38,16 +38,19 @@ def decide_promotion(
     f1 = float(challenger["weighted_f1"])
     if champion is None:
         if f1 >= params.min_f1:
-            return Decision(True, [f"no champion yet and gold weighted F1 {f1:.4f} ≥ min_f1 {params.min_f1}"], f1)
-        return Decision(False, [f"no champion yet but gold weighted F1 {f1:.4f} < min_f1 {params.min_f1}"], f1)
+            return Decision(
+                True, [f"no champion yet and gold weighted F1 {f1:.4f} ≥ min_f1 {params.min_f1}"], f1
+            )
+        return Decision(
+            False, [f"no champion yet but gold weighted F1 {f1:.4f} < min_f1 {params.min_f1}"], f1
+        )
 
     champ_f1 = float(champion["weighted_f1"])
     reasons: list[str] = []
     needed = champ_f1 + params.min_gain
     gain_ok = f1 >= needed
-    reasons.append(
-        f"gold weighted F1 {f1:.4f} {'≥' if gain_ok else '<'} champion {champ_f1:.4f} + min_gain {params.min_gain}"
-    )
+    sign = "≥" if gain_ok else "<"
+    reasons.append(f"gold weighted F1 {f1:.4f} {sign} champion {champ_f1:.4f} + min_gain {params.min_gain}")
     drops = {
         code: float(champion["per_class"][code]["f1"]) - float(scores["f1"])
         for code, scores in challenger["per_class"].items()

@@ -27,7 +27,9 @@ def configure_mlflow(settings: Settings) -> str:
     exp = mlflow.get_experiment_by_name(settings.experiment_name)
     if exp is not None:
         return str(exp.experiment_id)
-    return str(mlflow.create_experiment(settings.experiment_name, artifact_location=settings.artifact_location))
+    return str(
+        mlflow.create_experiment(settings.experiment_name, artifact_location=settings.artifact_location)
+    )
 
 
 def client(settings: Settings) -> MlflowClient:
@@ -107,6 +109,13 @@ def list_versions(c: MlflowClient, name: str) -> list[VersionRow]:
             except MlflowException:
                 metrics = {}
         rows.append(
-            VersionRow(str(v.version), list(v.aliases or []), v.creation_timestamp, v.run_id or "", dict(v.tags), metrics)
+            VersionRow(
+                str(v.version),
+                list(v.aliases or []),
+                v.creation_timestamp,
+                v.run_id or "",
+                dict(v.tags),
+                metrics,
+            )
         )
     return rows
