@@ -22,6 +22,8 @@ EXTRAS: list[tuple[str, str, str, str, str]] = [
     ("streams", "rakuten_mlops.monitoring.cli", "streams_app", "monitor", "group"),
     ("drift", "rakuten_mlops.monitoring.cli", "drift_command", "monitor", "command"),
     ("monitor", "rakuten_mlops.monitoring.cli", "monitor_app", "monitor", "group"),
+    ("ui", "rakuten_mlops.ui.cli", "ui_command", "ui", "command"),
+    ("airflow", "rakuten_mlops.orchestration.cli", "airflow_app", "airflow", "group"),
 ]
 
 

@@ -93,7 +93,9 @@ def test_metrics_show_the_latest_drift_report(make_settings):
     latest = MonitoringDir.of_home(settings.home).latest_drift
     latest.parent.mkdir(parents=True, exist_ok=True)
     latest.write_text(
-        json.dumps({"drift_share": 0.4, "columns": {"language": {"drifted": True}, "text": {"drifted": False}}})
+        json.dumps(
+            {"drift_share": 0.4, "columns": {"language": {"drifted": True}, "text": {"drifted": False}}}
+        )
     )
     with TestClient(create_app(settings)) as client:
         text = client.get("/metrics").text

@@ -87,6 +87,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         401: "missing, malformed, expired or forged token (or wrong credentials)",
         403: "the account is disabled or lacks the role",
         404: "not found",
+        409: "the request conflicts with the current state (e.g. nothing to roll back to)",
         413: "body, image bytes or image pixels over the limit",
         415: "unsupported content type",
         422: "invalid request: the message says which field and why",

@@ -164,7 +164,6 @@ class ModelHolder:
 
     def _load(self, path: Path, version: str, run_id: str, source: str) -> LoadedModel:
         import mlflow.pyfunc
-
         import pandas as pd
 
         model = mlflow.pyfunc.load_model(str(path))

@@ -123,3 +123,18 @@ class UserPublic(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+class Me(BaseModel):
+    username: str
+    roles: list[str]
+
+
+class PromoteIn(_In):
+    version: str = Field(pattern=r"^[0-9]{1,9}$", description="registered version number to make champion")
+
+
+class ChampionChangeOut(BaseModel):
+    champion: str
+    previous: str | None
+    serving: str | None = Field(description="version the API serves after the change")

@@ -100,6 +100,13 @@ def list_versions(c: MlflowClient, name: str) -> list[VersionRow]:
         versions = c.search_model_versions(f"name = '{name}'")
     except MlflowException:
         return []
+    # search_model_versions does not fill `aliases`; the registered model knows them.
+    aliases: dict[str, list[str]] = {}
+    try:
+        for alias, version in (c.get_registered_model(name).aliases or {}).items():
+            aliases.setdefault(str(version), []).append(alias)
+    except MlflowException:
+        pass
     rows = []
     for v in sorted(versions, key=lambda v: int(v.version), reverse=True):
         metrics: dict[str, Any] = {}
@@ -111,7 +118,7 @@ def list_versions(c: MlflowClient, name: str) -> list[VersionRow]:
         rows.append(
             VersionRow(
                 str(v.version),
-                list(v.aliases or []),
+                sorted(set(v.aliases or []) | set(aliases.get(str(v.version), []))),
                 v.creation_timestamp,
                 v.run_id or "",
                 dict(v.tags),

@@ -9,11 +9,11 @@ from fastapi.security import OAuth2PasswordRequestForm
 from starlette.concurrency import run_in_threadpool
 
 from rakuten_mlops.serving.auth import AuthError
-from rakuten_mlops.serving.deps import StateDep
+from rakuten_mlops.serving.deps import CurrentUser, StateDep
 from rakuten_mlops.serving.errors import error_responses
 from rakuten_mlops.serving.limits import LimitExceeded
 from rakuten_mlops.serving.ratelimit import login_key
-from rakuten_mlops.serving.schemas import Token
+from rakuten_mlops.serving.schemas import Me, Token
 from rakuten_mlops.serving.security import create_token
 from rakuten_mlops.serving.users import authenticate, roles_of
 
@@ -59,3 +59,8 @@ async def login(
     state.login_limiter.reset(key)
     token = create_token(state.tokens, form.username, roles_of(role))
     return Token(access_token=token, expires_in=int(state.tokens.expire.total_seconds()))
+
+
+@router.get("/me", response_model=Me, responses=error_responses(401, 403), summary="Who the token belongs to")
+async def me(user: CurrentUser) -> Me:
+    return Me(username=user.username, roles=list(user.roles))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
+from starlette.concurrency import run_in_threadpool
 
-from rakuten_mlops.serving.deps import AdminUser, CurrentUser, HolderDep
+from rakuten_mlops.serving.deps import AdminUser, CurrentUser, HolderDep, SettingsDep
 from rakuten_mlops.serving.errors import error_responses
 from rakuten_mlops.serving.model_holder import ALIAS
-from rakuten_mlops.serving.schemas import ModelOut, ReloadOut
+from rakuten_mlops.serving.schemas import ChampionChangeOut, ModelOut, PromoteIn, ReloadOut
+from rakuten_mlops.training import registry
 
 router = APIRouter(prefix="/model", tags=["model"])
 
@@ -39,3 +41,41 @@ async def get_model(_: CurrentUser, holder: HolderDep) -> ModelOut:
 async def reload_model(_: AdminUser, holder: HolderDep) -> ReloadOut:
     result = await holder.reload()
     return ReloadOut(changed=result.changed, version=result.version, message=result.message)
+
+
+@router.post(
+    "/promote",
+    response_model=ChampionChangeOut,
+    responses=error_responses(401, 403, 404, 422),
+    summary="Give the champion alias to a registered version by hand, then serve it (admin)",
+)
+async def promote_version(
+    body: PromoteIn, user: AdminUser, holder: HolderDep, settings: SettingsDep
+) -> ChampionChangeOut:
+    def _promote() -> str | None:
+        reasons = [f"manual promotion by {user.username} through the API"]
+        return registry.set_champion(
+            registry.client(settings), settings.model_name, body.version, reasons, "manual"
+        )
+
+    try:
+        previous = await run_in_threadpool(_promote)
+    except registry.RegistryError as exc:
+        raise HTTPException(404, str(exc)) from None
+    result = await holder.reload()
+    return ChampionChangeOut(champion=body.version, previous=previous, serving=result.version)
+
+
+@router.post(
+    "/rollback",
+    response_model=ChampionChangeOut,
+    responses=error_responses(401, 403, 409),
+    summary="Give the champion alias back to the version the current champion replaced (admin)",
+)
+async def rollback_champion(_: AdminUser, holder: HolderDep, settings: SettingsDep) -> ChampionChangeOut:
+    try:
+        old, new = await run_in_threadpool(registry.rollback, registry.client(settings), settings.model_name)
+    except registry.RegistryError as exc:
+        raise HTTPException(409, str(exc)) from None
+    result = await holder.reload()
+    return ChampionChangeOut(champion=new, previous=old, serving=result.version)

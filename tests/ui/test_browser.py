@@ -1,0 +1,121 @@
+"""The running app in a real browser: Debian's chromium, headless, driven by Selenium.
+
+`streamlit run` (the command line `rakuten-mlops ui` uses) serves the app in a subprocess; the
+browser logs in, submits a prediction, finds the API's answer in the page, and saves a
+screenshot to ``test-artifacts/ui-predict.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rakuten_mlops.categories import category_name
+from rakuten_mlops.ui.cli import streamlit_argv
+from tests.ui.helpers import PASSWORD, free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+TITLE = "Piscine hors sol tubulaire 4,57 x 1,22 m avec pompe de filtration"
+CHROME_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+    "--window-size=1400,1300",
+)  # fmt: skip
+
+
+def _binaries() -> tuple[str, str]:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not browser or not driver:
+        pytest.skip(
+            "chromium and chromedriver are not installed (Debian: apt-get install chromium chromium-driver)"
+        )
+    return browser, driver
+
+
+@pytest.fixture
+def running_app(stack, tmp_path: Path) -> Iterator[str]:
+    """`streamlit run` of the app on a free port, seeing the test API and its home folder."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAKUTEN_")}
+    env.update(stack.ui_env())
+    log = (tmp_path / "streamlit.log").open("w")
+    proc = subprocess.Popen(
+        streamlit_argv("127.0.0.1", port), env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=2).text == "ok":
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                pytest.fail(f"streamlit did not start:\n{(tmp_path / 'streamlit.log').read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def test_log_in_and_predict_in_chromium(running_app, stack, tmp_path, monkeypatch):
+    browser, driver_path = _binaries()
+    monkeypatch.setenv("SE_OFFLINE", "true")  # never let Selenium Manager look for drivers online
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    expected = stack.call("POST", "/v1/predict", json={"designation": TITLE}).json()
+    name = category_name(expected["prdtypecode"], "fr")
+
+    options = Options()
+    options.binary_location = browser
+    for flag in (*CHROME_FLAGS, f"--user-data-dir={tmp_path / 'chrome-profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    wait = WebDriverWait(driver, 60)
+    try:
+        driver.get(running_app)
+        wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, 'input[aria-label="Username"]')))
+        driver.find_element(By.CSS_SELECTOR, 'input[aria-label="Username"]').send_keys("alice")
+        driver.find_element(By.CSS_SELECTOR, 'input[aria-label="Password"]').send_keys(PASSWORD)
+        driver.find_element(By.XPATH, "//button[.//p[text()='Log in']]").click()
+
+        title = wait.until(
+            ec.visibility_of_element_located((By.CSS_SELECTOR, 'input[aria-label="Title (designation)"]'))
+        )
+        title.send_keys(TITLE)
+        driver.find_element(By.XPATH, "//button[.//p[text()='Predict']]").click()
+        result = wait.until(
+            ec.visibility_of_element_located((By.CSS_SELECTOR, '[data-testid="stAlertContentSuccess"]'))
+        )
+        wait.until(lambda d: name in result.text)
+        assert f"Product type code {expected['prdtypecode']}" in result.text
+        body = driver.find_element(By.TAG_NAME, "body").text
+        assert "Logged in as alice (predictor)" in body
+        assert f"Answered by model {expected['model_name']} version {stack.version}" in body
+        time.sleep(1)  # let the top-5 chart finish drawing before the screenshot
+        ARTIFACTS.mkdir(exist_ok=True)
+        assert driver.save_screenshot(str(ARTIFACTS / "ui-predict.png"))
+    finally:
+        driver.quit()

@@ -1,0 +1,130 @@
+"""Predict page and login against the real test API: results, languages and every error message."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+from PIL import Image
+
+from rakuten_mlops.ui.labels import category_label
+from rakuten_mlops.ui.session import USER_KEY
+from tests.ui.helpers import free_port, log_in, texts
+
+TITLE = "Piscine tubulaire ronde 3,66 m avec pompe de filtration"
+
+
+def _jpeg(size: tuple[int, int] = (64, 48)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (30, 120, 200)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def _predict(at, title: str = TITLE, image: tuple[str, bytes, str] | None = None):
+    at.text_input(key="designation").input(title)
+    at.text_area(key="description").input("<p>Bâche &amp; pompe incluses</p>")
+    if image is not None:
+        at.file_uploader(key="image").set_value(image)
+    return at.button(key="predict_submit").click().run()
+
+
+def test_login_form_first_then_predicting_shows_the_apis_answer(make_app, stack):
+    at = make_app(user=None)
+    assert at.text_input(key="login_username") is not None
+    assert "Log in" in texts(at)
+    log_in(at, "alice")
+    assert "Logged in as **alice** (predictor)" in texts(at)
+    assert f"version **{stack.version}**" in texts(at)
+
+    _predict(at)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    expected = stack.call("POST", "/v1/predict", json={"designation": TITLE}).json()
+    shown = texts(at)
+    assert category_label(expected["prdtypecode"], "fr") in at.success[0].value
+    assert f"Product type code **{expected['prdtypecode']}**" in at.success[0].value
+    assert category_label(expected["prdtypecode"], "en") in shown  # the other language, as a caption
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Model version"] == stack.version
+    assert metrics["Probability"].endswith("%")
+    assert metrics["Used"] == "text only"
+    assert f"version {stack.version}" in shown
+
+
+def test_english_labels_and_image_upload(make_app, stack):
+    at = make_app()
+    at.radio(key="lang").set_value("en").run()
+    _predict(at, image=("photo.jpg", _jpeg(), "image/jpeg"))
+    assert not at.error, [e.value for e in at.error]
+    prediction = at.session_state["last_prediction"]
+    assert prediction["modalities"] in ("text", "text+image")
+    assert category_label(prediction["prdtypecode"], "en") in at.success[0].value
+
+
+def test_feedback_is_accepted_by_the_api(make_app):
+    at = make_app()
+    _predict(at)
+    at.selectbox(key="feedback_code").set_value(at.selectbox(key="feedback_code").options[0])
+    at.button(key="feedback_send").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert "Thanks: recorded" in texts(at)
+
+
+def test_wrong_password_shows_the_401_message(make_app):
+    at = make_app(user=None)
+    log_in(at, "alice", "not-the-password")
+    message = at.error[0].value
+    assert "Logging in failed (401)" in message and "incorrect username or password" in message
+    assert at.text_input(key="login_username") is not None
+
+
+def test_an_invalid_session_is_sent_back_to_the_login_form(make_app):
+    at = make_app()
+    user = at.session_state[USER_KEY]
+    at.session_state[USER_KEY] = dataclasses.replace(user, token="not-a-valid-token")
+    _predict(at)
+    message = " ".join(str(e.value) for e in at.error)
+    # The first call of the run (the sidebar's model info, or the prediction) meets the 401.
+    assert "failed (401)" in message and "log in again" in message
+    assert "token is malformed" in message
+    assert USER_KEY not in at.session_state
+    assert at.text_input(key="login_username") is not None
+
+
+def test_oversized_image_shows_the_413_message(make_app, stack):
+    at = make_app()
+    _predict(at, image=("huge.jpg", b"\xff\xd8" + b"0" * (stack.settings.max_image_bytes + 10), "image/jpeg"))
+    message = at.error[0].value
+    assert "Prediction failed (413)" in message
+    assert f"the limit is {stack.settings.max_image_bytes}" in message
+
+
+def test_broken_image_shows_the_422_message(make_app):
+    at = make_app()
+    _predict(at, image=("broken.png", b"this is not a picture", "image/png"))
+    message = at.error[0].value
+    assert "Prediction failed (422)" in message and "could not be decoded" in message
+
+
+def test_blank_title_is_caught_before_calling_the_api(make_app):
+    at = make_app()
+    _predict(at, title="   ")
+    assert "Type the product title first." in [w.value for w in at.warning]
+    assert "last_prediction" not in at.session_state
+
+
+def test_api_down_says_how_to_start_it(make_app, ui_env):
+    closed = f"http://127.0.0.1:{free_port()}"
+    ui_env(url=closed)
+    at = make_app(user=None)
+    log_in(at, "alice")
+    message = at.error[0].value
+    assert f"the API at {closed} does not answer" in message
+    assert "rakuten-mlops serve" in message
+
+
+def test_api_going_down_after_login_is_reported_on_predict(make_app, ui_env):
+    at = make_app()
+    ui_env(url=f"http://127.0.0.1:{free_port()}")
+    _predict(at)
+    message = " ".join(str(e.value) for e in at.error)
+    assert "Prediction failed: the API at" in message and "does not answer" in message
