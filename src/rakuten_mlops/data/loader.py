@@ -39,14 +39,19 @@ class RawDataset:
         return self.images_dir is not None
 
 
-def read_listings(path: Path) -> pd.DataFrame:
-    """Read an ``X_*_update.csv`` file as strings, checking its columns."""
+def _read_csv(path: Path, missing_message: str) -> pd.DataFrame:
+    """A challenge CSV as strings (index column first); layout errors name the file."""
     if not path.is_file():
-        raise LayoutError("required file is missing", path=path)
+        raise LayoutError(missing_message, path=path)
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, index_col=0)
+        return pd.read_csv(path, dtype=str, keep_default_na=False, index_col=0)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise LayoutError(f"cannot be parsed as CSV ({exc})", path=path) from exc
+
+
+def read_listings(path: Path) -> pd.DataFrame:
+    """Read an ``X_*_update.csv`` file as strings, checking its columns."""
+    df = _read_csv(path, "required file is missing")
     missing = [c for c in X_COLUMNS if c not in df.columns]
     extra = [c for c in df.columns if c not in X_COLUMNS and c != LABEL]
     if missing:
@@ -59,12 +64,7 @@ def read_listings(path: Path) -> pd.DataFrame:
 
 def read_labels(path: Path) -> pd.Series:
     """Read a ``Y_*.csv`` file: the challenge index, then ``prdtypecode``."""
-    if not path.is_file():
-        raise LayoutError("required label file is missing", path=path)
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, index_col=0)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise LayoutError(f"cannot be parsed as CSV ({exc})", path=path) from exc
+    df = _read_csv(path, "required label file is missing")
     if list(df.columns) != [LABEL]:
         raise LayoutError(f"expected a single column '{LABEL}', found {list(df.columns)}", path=path)
     df.index = _integer_index(df.index, path)
