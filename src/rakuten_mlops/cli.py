@@ -166,7 +166,11 @@ def pipeline_run(
 @friendly_errors
 def pipeline_step(
     name: Annotated[
-        str, typer.Argument(help="ingest | split | embed | train | evaluate | register | promote")
+        str,
+        typer.Argument(
+            help="ingest | split | embed | train (or train_text, train_image, fuse) | evaluate | "
+            "register | promote"
+        ),
     ],
     work_dir: Annotated[
         Path | None, typer.Option(help="where step outputs go (default <home>/pipeline)")

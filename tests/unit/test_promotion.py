@@ -10,7 +10,7 @@ def metrics(wf1: float, per_class: dict[str, float]) -> dict[str, object]:
     return {"weighted_f1": wf1, "per_class": {k: {"f1": v, "support": 10} for k, v in per_class.items()}}
 
 
-P = PromotionParams(min_f1=0.5, min_gain=0.01, max_class_drop=0.05)
+P = PromotionParams(min_f1=0.5, min_gain=0.01, max_class_drop=0.05, min_class_support=5)
 
 
 def test_first_model_needs_min_f1() -> None:
@@ -35,3 +35,11 @@ def test_class_collapse_blocks_promotion_despite_gain() -> None:
     assert not d.promote
     assert d.worst_class_drop is not None and d.worst_class_drop[0] == "40"
     assert "max_class_drop" in d.reasons[-1]
+
+
+def test_classes_with_too_few_gold_rows_are_not_judged() -> None:
+    challenger = metrics(0.9, {"10": 0.95, "40": 0.0})
+    challenger["per_class"]["40"]["support"] = 2  # type: ignore[index]
+    d = decide_promotion(challenger, metrics(0.8, {"10": 0.8, "40": 1.0}), P)
+    assert d.promote
+    assert "1 classes with fewer than 5 gold rows" in d.reasons[-1]

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
 
@@ -78,56 +79,142 @@ def load_embeddings(work: WorkDir) -> dict[str, tuple[np.ndarray, np.ndarray]] |
         return {p: (z[f"{p}_emb"], z[f"{p}_ok"]) for p in PARTS}
 
 
+def fit_text(train: pd.DataFrame, params: Params, progress: Progress | None = None) -> TextClassifier:
+    """The text model; its out-of-fold probabilities (`oof_proba_`) feed the fusion."""
+    progress = progress or NullProgress()
+    progress.log(f"training text model on {len(train)} rows")
+    return TextClassifier(params.text, random_state=params.seed).fit(train, train[LABEL].to_numpy())
+
+
+def fit_image(
+    train: pd.DataFrame,
+    embeddings: tuple[np.ndarray, np.ndarray] | None,
+    params: Params,
+    progress: Progress | None = None,
+) -> ImageClassifier | None:
+    """The image head on the rows with a usable image; None when there are too few of them."""
+    if embeddings is None:
+        return None
+    y = train[LABEL].to_numpy()
+    emb, ok = embeddings
+    present = np.unique(y[ok])
+    if len(present) < 2 or ok.sum() < 2 * len(present):
+        (progress or NullProgress()).log("too few usable training images for an image model: text only")
+        return None
+    image = ImageClassifier(C=params.image.C, cv_folds=params.fusion.cv_folds, random_state=params.seed)
+    return image.fit(emb[ok], y[ok])
+
+
+def assemble(
+    text: TextClassifier,
+    image: ImageClassifier | None,
+    train: pd.DataFrame,
+    embeddings: tuple[np.ndarray, np.ndarray] | None,
+    params: Params,
+) -> ProductClassifier:
+    """Fit the fusion on out-of-fold probabilities and put the parts together."""
+    model = ProductClassifier(text=text, top_k=params.evaluation.top_k)
+    if image is not None and embeddings is not None:
+        model.image, model.embedder = image, make_embedder(params)
+        ok = embeddings[1]
+        if params.fusion.enabled and image.oof_proba_ is not None:
+            p_text = text.oof_proba_[ok]
+            p_image = align_proba(image.oof_proba_, image.classes_, text.classes_)
+            model.fusion = FusionClassifier(C=params.fusion.C).fit(
+                p_text, p_image, train[LABEL].to_numpy()[ok]
+            )
+    # Out-of-fold probabilities are training by-products: the served model does not carry them.
+    text.oof_proba_ = None
+    if image is not None:
+        image.oof_proba_ = None
+    model.metadata = {"params": params.model_dump(), "classes": [int(c) for c in model.classes_]}
+    return model
+
+
 def fit_product_classifier(
     train: pd.DataFrame,
     embeddings: tuple[np.ndarray, np.ndarray] | None,
     params: Params,
     progress: Progress | None = None,
 ) -> tuple[ProductClassifier, dict[str, Any]]:
-    """Fit text, then (with embeddings) image and the stacking fusion on out-of-fold probabilities."""
-    progress = progress or NullProgress()
-    y = train[LABEL].to_numpy()
+    """Text, then (with embeddings) image, then the stacking fusion, in memory."""
     info: dict[str, Any] = {"train_rows": len(train)}
     t0 = time.perf_counter()
-    progress.log(f"training text model on {len(train)} rows")
-    text = TextClassifier(params.text, random_state=params.seed).fit(train, y)
+    text = fit_text(train, params, progress)
     info["text_seconds"] = round(time.perf_counter() - t0, 2)
-    model = ProductClassifier(text=text, top_k=params.evaluation.top_k)
-    if embeddings is None:
-        info["modalities"] = "text"
-        return model, info
-    emb, ok = embeddings
-    if ok.sum() < 2 * len(np.unique(y[ok])) or len(np.unique(y[ok])) < 2:
-        progress.log("too few usable training images for an image model: text only")
-        info["modalities"] = "text"
-        return model, info
     t0 = time.perf_counter()
-    image = ImageClassifier(C=params.image.C, cv_folds=params.fusion.cv_folds, random_state=params.seed)
-    image.fit(emb[ok], y[ok])
+    image = fit_image(train, embeddings, params, progress)
     info["image_seconds"] = round(time.perf_counter() - t0, 2)
-    model.image, model.embedder = image, make_embedder(params)
-    model.embedder.batch_size = params.image.batch_size
-    if params.fusion.enabled and image.oof_proba_ is not None:
-        t0 = time.perf_counter()
-        p_text = text.oof_proba_[ok]
-        p_image = align_proba(image.oof_proba_, image.classes_, text.classes_)
-        model.fusion = FusionClassifier(C=params.fusion.C).fit(p_text, p_image, y[ok])
-        info["fusion_seconds"] = round(time.perf_counter() - t0, 2)
-    info["modalities"] = "text+image" if model.fusion is not None else "text (image model without fusion)"
-    info["train_images"] = int(ok.sum())
+    model = assemble(text, image, train, embeddings, params)
+    info.update(_model_info(model, embeddings))
     return model, info
 
 
-def train(work: WorkDir, params: Params, progress: Progress | None = None) -> dict[str, Any]:
-    """Train on the `train` split and save the system to the work folder."""
-    splits = load_splits(work)
+def _model_info(model: ProductClassifier, embeddings: tuple[np.ndarray, np.ndarray] | None) -> dict[str, Any]:
+    if model.fusion is not None:
+        modalities = "text+image"
+    elif model.image is not None:
+        modalities = "text (image model without fusion)"
+    else:
+        modalities = "text"
+    info: dict[str, Any] = {"modalities": modalities}
+    if embeddings is not None:
+        info["train_images"] = int(embeddings[1].sum())
+    return info
+
+
+def _parts_dir(work: WorkDir) -> Path:
+    return work.root / "model_parts"
+
+
+def train_text(work: WorkDir, params: Params, progress: Progress | None = None) -> dict[str, Any]:
+    """Step: fit the text model alone (runs beside `embed` in the Airflow DAG)."""
+    train_frame = load_splits(work)["train"]
+    t0 = time.perf_counter()
+    text = fit_text(train_frame, params, progress)
+    _parts_dir(work).mkdir(parents=True, exist_ok=True)
+    joblib.dump(text, _parts_dir(work) / "text.joblib")
+    info = {"rows": len(train_frame), "seconds": round(time.perf_counter() - t0, 2)}
+    write_json(_parts_dir(work) / "text.json", info)
+    return info
+
+
+def train_image(work: WorkDir, params: Params, progress: Progress | None = None) -> dict[str, Any]:
+    """Step: fit the image head on the cached embeddings (nothing when images are not used)."""
     embeddings = load_embeddings(work)
-    model, info = fit_product_classifier(
-        splits["train"], embeddings["train"] if embeddings else None, params, progress
+    train_frame = load_splits(work)["train"]
+    image = fit_image(train_frame, embeddings["train"] if embeddings else None, params, progress)
+    _parts_dir(work).mkdir(parents=True, exist_ok=True)
+    joblib.dump(image, _parts_dir(work) / "image.joblib")
+    info = {"trained": image is not None}
+    write_json(_parts_dir(work) / "image.json", info)
+    return info
+
+
+def fuse(work: WorkDir, params: Params) -> dict[str, Any]:
+    """Step: fit the fusion on the parts' out-of-fold probabilities; save the whole system."""
+    parts = _parts_dir(work)
+    for name, step in (("text", "train_text"), ("image", "train_image")):
+        if not (parts / f"{name}.joblib").is_file():
+            raise FileNotFoundError(f"{parts / name}.joblib is missing: run the `{step}` step first")
+    embeddings = load_embeddings(work)
+    train_frame = load_splits(work)["train"]
+    emb = embeddings["train"] if embeddings else None
+    model = assemble(
+        joblib.load(parts / "text.joblib"), joblib.load(parts / "image.joblib"), train_frame, emb, params
     )
-    model.metadata = {"params": params.model_dump(), "classes": [int(c) for c in model.classes_]}
     path = save_product_classifier(model, work.model_dir)
-    info["model_path"] = str(path)
+    info = {"train_rows": len(train_frame), **_model_info(model, emb), "model_path": str(path)}
+    write_json(work.model_dir / "summary.json", info)
+    return info
+
+
+def train(work: WorkDir, params: Params, progress: Progress | None = None) -> dict[str, Any]:
+    """Step: train_text + train_image + fuse in one go (the CLI and DVC use this)."""
+    text_info = train_text(work, params, progress)
+    train_image(work, params, progress)
+    info = fuse(work, params)
+    info["text_seconds"] = text_info["seconds"]
     write_json(work.model_dir / "summary.json", info)
     return info
 

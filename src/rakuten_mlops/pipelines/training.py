@@ -12,9 +12,11 @@ from rakuten_mlops.pipelines.ingest import ingest, split
 from rakuten_mlops.pipelines.layout import WorkDir, write_json
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
 from rakuten_mlops.pipelines.register import promote, register
-from rakuten_mlops.pipelines.train import embed, train
+from rakuten_mlops.pipelines.train import embed, fuse, train, train_image, train_text
 
 STEPS = ("ingest", "split", "embed", "train", "evaluate", "register", "promote")
+# `train` is these three in one go; Airflow runs them as separate tasks (text beside embed).
+TRAIN_PARTS = ("train_text", "train_image", "fuse")
 
 
 def default_work_dir(settings: Settings) -> WorkDir:
@@ -40,13 +42,19 @@ def run_step(
         return embed(work, settings, params, progress)
     if step == "train":
         return train(work, params, progress)
+    if step == "train_text":
+        return train_text(work, params, progress)
+    if step == "train_image":
+        return train_image(work, params, progress)
+    if step == "fuse":
+        return fuse(work, params)
     if step == "evaluate":
         return evaluate(work)
     if step == "register":
         return register(work, settings, params)
     if step == "promote":
         return promote(work, settings, params, progress)
-    raise ValueError(f"unknown step {step!r}; steps: {', '.join(STEPS)}")
+    raise ValueError(f"unknown step {step!r}; steps: {', '.join(STEPS + TRAIN_PARTS)}")
 
 
 def run_pipeline(

@@ -51,16 +51,24 @@ def decide_promotion(
     gain_ok = f1 >= needed
     sign = "≥" if gain_ok else "<"
     reasons.append(f"gold weighted F1 {f1:.4f} {sign} champion {champ_f1:.4f} + min_gain {params.min_gain}")
-    drops = {
-        code: float(champion["per_class"][code]["f1"]) - float(scores["f1"])
+    judged = {
+        code: scores
         for code, scores in challenger["per_class"].items()
-        if code in champion["per_class"] and champion["per_class"][code].get("support", 1) > 0
+        if code in champion["per_class"] and int(scores.get("support", 0)) >= params.min_class_support
     }
+    drops = {code: float(champion["per_class"][code]["f1"]) - float(s["f1"]) for code, s in judged.items()}
     worst = max(drops.items(), key=lambda kv: kv[1]) if drops else None
     drop_ok = worst is None or worst[1] <= params.max_class_drop
     if worst is not None:
+        sign = "≤" if drop_ok else ">"
         reasons.append(
-            f"largest per-class F1 drop {worst[1]:+.4f} (class {worst[0]}) "
-            f"{'≤' if drop_ok else '>'} max_class_drop {params.max_class_drop}"
+            f"largest per-class F1 drop {worst[1]:+.4f} (class {worst[0]}) {sign} max_class_drop "
+            f"{params.max_class_drop}"
+        )
+    skipped = len(challenger["per_class"]) - len(judged)
+    if skipped:
+        reasons.append(
+            f"{skipped} classes with fewer than {params.min_class_support} gold rows "
+            "not judged by the class-drop rule"
         )
     return Decision(gain_ok and drop_ok, reasons, f1, champ_f1, worst)

@@ -1,0 +1,5 @@
+"""Airflow orchestration: local AIRFLOW_HOME set-up and the glue between DAG tasks and pipeline steps.
+
+Nothing here imports Airflow at import time except :mod:`rakuten_mlops.orchestration.dag_tasks`,
+which only the DAG files in ``airflow/dags`` import.
+"""

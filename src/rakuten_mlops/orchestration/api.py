@@ -1,0 +1,123 @@
+"""Talk to the prediction API from a DAG task: where it is, a bearer token, reload, traffic.
+
+Where the API is and how to authenticate, first match wins:
+
+1. the Airflow Connection ``rakuten_api`` (HTTP): host/port/schema give the URL; login and
+   password are an admin account, exchanged for a fresh token on every call (tokens expire);
+   or ``{"token": "..."}`` in its extra;
+2. else ``RAKUTEN_API_URL`` (Settings.api_url) with the token in ``RAKUTEN_API_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from rakuten_mlops.config import Settings
+
+CONNECTION_ID = "rakuten_api"
+TOKEN_ENV = "RAKUTEN_API_TOKEN"
+
+
+class ApiError(RuntimeError):
+    """The API answered with an error, or cannot be reached."""
+
+
+@dataclass(frozen=True)
+class ApiTarget:
+    url: str
+    token: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+def target_from_connection(conn: Any) -> ApiTarget:
+    """An ApiTarget from an Airflow Connection (anything with host, port, schema, login, password, extra)."""
+    host = (conn.host or "").strip().rstrip("/")
+    if not host:
+        raise ValueError(f"connection {CONNECTION_ID!r} has no host")
+    if "://" not in host:
+        scheme = conn.schema if conn.schema in ("http", "https") else None
+        scheme = scheme or (conn.conn_type if conn.conn_type in ("http", "https") else "http")
+        host = f"{scheme}://{host}"
+    url = f"{host}:{conn.port}" if conn.port else host
+    extra = conn.extra_dejson if conn.extra else {}
+    return ApiTarget(url, extra.get("token") or None, conn.login or None, conn.password or None)
+
+
+def resolve_target(conn: Any | None, settings: Settings) -> ApiTarget | None:
+    """The API to call, or None when none is configured (see the module docstring)."""
+    if conn is not None:
+        return target_from_connection(conn)
+    if settings.api_url:
+        return ApiTarget(settings.api_url.rstrip("/"), os.environ.get(TOKEN_ENV) or None)
+    return None
+
+
+def bearer_token(target: ApiTarget, client: httpx.Client) -> str:
+    """The configured token, else one obtained from ``POST /v1/auth/token`` with the login/password."""
+    if target.username and target.password:
+        answer = client.post(
+            "/v1/auth/token", data={"username": target.username, "password": target.password}
+        )
+        if answer.status_code != 200:
+            raise ApiError(
+                f"login as {target.username!r} failed: HTTP {answer.status_code} {answer.text[:300]}"
+            )
+        return str(answer.json()["access_token"])
+    if target.token:
+        return target.token
+    raise ApiError(
+        f"no credentials for {target.url}: set login/password on the {CONNECTION_ID!r} connection "
+        f"or {TOKEN_ENV}"
+    )
+
+
+def reload_model(
+    target: ApiTarget, timeout_s: float = 60.0, transport: httpx.BaseTransport | None = None
+) -> dict[str, Any]:
+    """Ask the API to check the champion alias now (``POST /v1/model/reload``, admin); returns its answer."""
+    try:
+        with httpx.Client(base_url=target.url, timeout=timeout_s, transport=transport) as client:
+            token = bearer_token(target, client)
+            answer = client.post("/v1/model/reload", headers={"authorization": f"Bearer {token}"})
+    except httpx.HTTPError as exc:
+        raise ApiError(f"{target.url} cannot be reached: {exc}") from exc
+    if answer.status_code != 200:
+        raise ApiError(f"reload refused by {target.url}: HTTP {answer.status_code} {answer.text[:300]}")
+    return {"url": target.url, **answer.json()}
+
+
+def send_traffic(
+    target: ApiTarget,
+    rate: float,
+    duration_s: float,
+    concurrency: int = 4,
+    batch_size: int = 1,
+    max_requests: int = 100_000,
+    data_dir: Path | None = None,
+    report_path: Path | None = None,
+) -> dict[str, Any]:
+    """Run the serving traffic generator against the API; returns (and optionally writes) its report."""
+    import asyncio
+    import json
+
+    from rakuten_mlops.serving.traffic import TrafficConfig, build_payloads, load_listings, run_traffic
+
+    with httpx.Client(base_url=target.url, timeout=30.0) as client:
+        token = bearer_token(target, client)
+    cfg = TrafficConfig(
+        url=target.url, token=token, rate=rate, duration_s=duration_s, concurrency=concurrency,
+        max_requests=max_requests, batch_size=batch_size,
+    )  # fmt: skip
+    listings = load_listings(data_dir, limit=2000)
+    report = asyncio.run(run_traffic(cfg, build_payloads(listings, batch_size, cfg.mode)))
+    if report_path is not None:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        report_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        report["report_path"] = str(report_path)
+    return report

@@ -1,0 +1,183 @@
+"""The body of every DAG task: resolve paths and params, call one pipeline step, return a JSON summary.
+
+No ML logic lives here; each function is a few lines around a step of `rakuten_mlops.pipelines`.
+Retries are safe: a training step rewrites the same files, `register` reuses the version whose
+model hash matches, `promote` sees the alias already set, the stream ingestion of a DAG run is
+remembered per run id, and `record_decision` does not append the same decision twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from rakuten_mlops.config import Settings
+from rakuten_mlops.orchestration.runtime import Lookup, RunConfig, airflow_variable, jsonable, resolve
+
+DataSource = Literal["data_dir", "streams_pool"]
+RUNS_LEDGER = "airflow_runs.json"
+
+
+def safe_name(text: str, limit: int = 80) -> str:
+    """A file-name-safe form of a run id or batch name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:limit] or "run"
+
+
+# ----------------------------------------------------------------------------- training
+def training_step(
+    step: str, conf: Mapping[str, Any], source: DataSource = "data_dir", variable: Lookup = airflow_variable
+) -> dict[str, Any]:
+    """Run one step of the training pipeline on the data folder, or on the streams pool."""
+    from rakuten_mlops.pipelines.training import run_step
+
+    cfg = resolve(conf, variable)
+    data_dir = None
+    if step == "ingest":
+        data_dir = _training_data(cfg, source)
+        cfg.settings.home.mkdir(parents=True, exist_ok=True)
+    summary = run_step(step, cfg.work, cfg.settings, cfg.params, data_dir)
+    return jsonable({"step": step, "work_dir": str(cfg.work.root), **summary})
+
+
+def _training_data(cfg: RunConfig, source: DataSource) -> Path:
+    if source == "streams_pool":
+        from rakuten_mlops.pipelines.streams import read_state
+
+        pending = read_state(cfg.streams_dir).get("pending")
+        if pending:
+            raise ValueError(f"ingestion of {pending} did not finish: rerun the stream's ingest task first")
+        return cfg.pool_dir
+    if not cfg.data_dir.is_dir():
+        raise FileNotFoundError(
+            f"no data folder at {cfg.data_dir}: set the DAG param data_dir or the Variable rakuten_data_dir, "
+            f"or write the sample there (rakuten-mlops data sample --out {cfg.data_dir})"
+        )
+    return cfg.data_dir
+
+
+# ----------------------------------------------------------------------------- stream
+def ingest_batch(conf: Mapping[str, Any], run_id: str, variable: Lookup = airflow_variable) -> dict[str, Any]:
+    """Ingest the next batch of the streams folder, once per DAG run (a retry returns the same batch)."""
+    from rakuten_mlops.pipelines.streams import ingest_next
+
+    cfg = resolve(conf, variable)
+    if not (cfg.streams_dir / "streams.json").is_file():
+        raise FileNotFoundError(
+            f"no streams at {cfg.streams_dir}: set the DAG param streams_dir or the Variable "
+            f"rakuten_streams_dir, or cut them (rakuten-mlops streams make --out {cfg.streams_dir})"
+        )
+    ledger = cfg.streams_dir / RUNS_LEDGER
+    with _locked(cfg.streams_dir / f".{RUNS_LEDGER}.lock"):
+        runs = json.loads(ledger.read_text(encoding="utf-8")) if ledger.is_file() else {}
+        if run_id in runs:
+            return {**runs[run_id], "replayed": True}
+        result = jsonable(ingest_next(cfg.streams_dir, cfg.settings, cfg.params))
+        result = {**result, "streams_dir": str(cfg.streams_dir), "pool_dir": str(cfg.pool_dir)}
+        if result["status"] == "ingested":
+            runs[run_id] = result
+            tmp = ledger.with_name(f".{RUNS_LEDGER}.tmp")
+            tmp.write_text(json.dumps(runs, indent=2, sort_keys=True), encoding="utf-8")
+            os.replace(tmp, ledger)
+    return result
+
+
+def drift_of_batch(
+    conf: Mapping[str, Any], batch: Mapping[str, Any], run_stamp: str, variable: Lookup = airflow_variable
+) -> dict[str, Any]:
+    """Drift of the ingested batch against the champion's training data.
+
+    The report folder is ``<stamp of the DAG run>-<batch>``: named like the CLI's reports (newest
+    sorts last), and the same on a retry, which overwrites it.
+    """
+    from rakuten_mlops.monitoring.store import MonitoringDir
+    from rakuten_mlops.pipelines.monitoring import drift_report
+
+    cfg = resolve(conf, variable)
+    out = (
+        MonitoringDir.of_home(cfg.settings.home).drift / f"{safe_name(run_stamp)}-{safe_name(batch['batch'])}"
+    )
+    return jsonable(drift_report(None, batch["batch_dir"], out, cfg.settings, cfg.params))
+
+
+def decide(
+    conf: Mapping[str, Any], drift: Mapping[str, Any], variable: Lookup = airflow_variable
+) -> dict[str, Any]:
+    """The retrain decision from the drift summary, live F1 and the new labelled rows of the pool."""
+    from rakuten_mlops.pipelines.monitoring import decide_retrain
+
+    cfg = resolve(conf, variable)
+    return jsonable(decide_retrain(cfg.settings, cfg.params, dict(drift), streams_dir=cfg.streams_dir))
+
+
+def record(
+    conf: Mapping[str, Any],
+    decision: Mapping[str, Any],
+    run_id: str,
+    registered: Mapping[str, Any] | None = None,
+    promoted: Mapping[str, Any] | None = None,
+    variable: Lookup = airflow_variable,
+) -> dict[str, Any]:
+    """Record the decision, with what the retrain produced when it ran (idempotent per run)."""
+    from rakuten_mlops.pipelines.monitoring import record_decision
+
+    cfg = resolve(conf, variable)
+    entry = {**decision, "airflow_run_id": run_id}
+    if decision.get("retrain") and registered is not None:
+        entry["retrained"] = {
+            "registered_version": registered.get("version"),
+            "reused_version": registered.get("reused"),
+            "promoted": bool(promoted and promoted.get("promote")),
+            "promotion_reasons": (promoted or {}).get("reasons", []),
+        }
+    return jsonable(record_decision(entry, cfg.settings, cfg.params))
+
+
+# ----------------------------------------------------------------------------- API
+def reload_api(connection: Any | None) -> dict[str, Any]:
+    """Ask the API to reload the champion; says so and does nothing when no API is configured."""
+    from rakuten_mlops.orchestration.api import reload_model, resolve_target
+
+    target = resolve_target(connection, Settings())
+    if target is None:
+        return {"reloaded": False, "reason": "no API configured (connection rakuten_api or RAKUTEN_API_URL)"}
+    return {"reloaded": True, **reload_model(target)}
+
+
+def traffic(conf: Mapping[str, Any], connection: Any | None, run_id: str) -> dict[str, Any]:
+    """Send generated (or `data_dir`) listings to the API at `rate` per second for `duration` seconds."""
+    from rakuten_mlops.orchestration.api import resolve_target, send_traffic
+
+    settings = Settings()
+    target = resolve_target(connection, settings)
+    if target is None:
+        raise ValueError("no API configured: add the connection rakuten_api or set RAKUTEN_API_URL")
+    data_dir = Path(str(conf["data_dir"])).expanduser() if conf.get("data_dir") else None
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    report = send_traffic(
+        target,
+        rate=float(conf.get("rate", 5.0)),
+        duration_s=float(conf.get("duration", 60.0)),
+        concurrency=int(conf.get("concurrency", 4)),
+        batch_size=int(conf.get("batch_size", 1)),
+        data_dir=data_dir,
+        report_path=settings.home / "traffic" / f"{stamp}-{safe_name(run_id)}.json",
+    )
+    return jsonable(report)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive file lock (two runs of the stream DAG must not interleave their ingestion)."""
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
