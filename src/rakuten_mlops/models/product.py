@@ -49,7 +49,7 @@ class ProductClassifier:
     def image_bytes(self, frame: pd.DataFrame) -> list[bytes | None]:
         """Image bytes per row from an `image` (bytes) column, else an `image_path` column."""
         if "image" in frame.columns:
-            return [v if isinstance(v, bytes | bytearray) and v else None for v in frame["image"]]
+            return [bytes(v) if isinstance(v, bytes | bytearray) and v else None for v in frame["image"]]
         if "image_path" in frame.columns:
             return [read_image_bytes(p) for p in frame["image_path"]]
         return [None] * len(frame)

@@ -11,6 +11,7 @@ from typing import Any
 import joblib
 import mlflow
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from rakuten_mlops.models.product import ProductClassifier
 
@@ -46,7 +47,7 @@ def normalise_input(model_input: pd.DataFrame | dict[str, Any] | list[dict[str, 
     return out
 
 
-class ProductClassifierModel(mlflow.pyfunc.PythonModel):
+class ProductClassifierModel(PythonModel):
     """Input: `designation`, `description`, `image` (bytes or base64). Output: code, probability, top-k."""
 
     def load_context(self, context: Any) -> None:

@@ -57,7 +57,7 @@ def embed(
         advance(int(len(df) - ok.sum()))  # rows without a usable image count as done
         arrays[f"{name}_emb"], arrays[f"{name}_ok"] = emb.astype(np.float32), ok
     work.embeddings_path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(work.embeddings_path, **arrays)
+    np.savez(work.embeddings_path, **arrays)  # type: ignore[arg-type]
     summary = {
         "enabled": True,
         "backbone": params.image.backbone,
@@ -124,7 +124,7 @@ def assemble(
                 p_text, p_image, train[LABEL].to_numpy()[ok]
             )
     # Out-of-fold probabilities are training by-products: the served model does not carry them.
-    text.oof_proba_ = None
+    text.oof_proba_ = None  # type: ignore[assignment]
     if image is not None:
         image.oof_proba_ = None
     model.metadata = {"params": params.model_dump(), "classes": [int(c) for c in model.classes_]}
