@@ -3,36 +3,54 @@
 from __future__ import annotations
 
 import html
+import math
 import re
 import unicodedata
 from collections.abc import Iterable
 
-import numpy as np
 import pandas as pd
 
-_TAG = re.compile(r"<[^>]{0,500}>")
+_TAG = re.compile(r"<[^<>]{0,500}>")
+# C0/C1 control characters (e.g. a stray cp1252 "\x92" apostrophe) and zero-width marks.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
 _SPACE = re.compile(r"\s+")
-# Tokens that carry no class signal but are frequent in marketplace text.
-_NOISE = re.compile(r"\b(?:nbsp|amp|quot|apos)\b")
+# Leftovers of broken entities (``&amp; nbsp;`` in real listings): no class signal, very frequent.
+_NOISE = re.compile(r"\b(?:nbsp|amp|quot|apos)\b;?")
+
+
+def is_missing(value: object) -> bool:
+    """True for None, NaN (any float type) and pandas' NA/NaT."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    try:
+        return math.isnan(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def clean_text(text: object, max_chars: int | None = None) -> str:
     """Unescape HTML entities, strip tags, normalise Unicode (NFKC), lowercase, squeeze spaces.
 
     Entities are unescaped twice because marketplace feeds often escape them twice
-    (``&amp;eacute;``).
+    (``&amp;eacute;``). Accents are kept here (the vectorizers strip them), so the text
+    stays readable wherever else it is shown.
+
+    Args:
+        text: any value; None and NaN give "".
+        max_chars: cut the cleaned text to this many characters.
     """
-    if text is None or (isinstance(text, float) and np.isnan(text)):
+    if is_missing(text):
         return ""
     s = str(text)
     if max_chars is not None:
-        s = s[: max_chars * 2]  # room for the markup that is stripped next
+        s = s[: max_chars * 4 + 200]  # room for the markup stripped next, without cleaning megabytes
     s = html.unescape(html.unescape(s))
     s = _TAG.sub(" ", s)
+    s = _CONTROL.sub(" ", s)
     s = unicodedata.normalize("NFKC", s).lower()
     s = _NOISE.sub(" ", s)
     s = _SPACE.sub(" ", s).strip()
-    return s[:max_chars] if max_chars is not None else s
+    return s[:max_chars].rstrip() if max_chars is not None else s
 
 
 def product_texts(
@@ -55,3 +73,15 @@ def frame_texts(frame: pd.DataFrame, title_repeat: int = 1) -> list[str]:
     """`product_texts` over a DataFrame with `designation` and optional `description`."""
     desc = frame["description"] if "description" in frame.columns else [""] * len(frame)
     return product_texts(frame["designation"], desc, title_repeat=title_repeat)
+
+
+def frame_titles(frame: pd.DataFrame) -> list[str]:
+    """Cleaned titles (`designation`) of a DataFrame."""
+    return [clean_text(t) for t in frame["designation"]]
+
+
+def frame_descriptions(frame: pd.DataFrame, max_chars: int = 2000) -> list[str]:
+    """Cleaned descriptions of a DataFrame ("" for every row when the column is absent)."""
+    if "description" not in frame.columns:
+        return [""] * len(frame)
+    return [clean_text(d, max_chars) for d in frame["description"]]
