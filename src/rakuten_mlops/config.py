@@ -42,9 +42,9 @@ class TextParams(_Strict):
     max_features: int | None = Field(None, ge=1000, description="per vectorizer")
     sublinear_tf: bool = True
     strip_accents: bool = Field(True, description="French sellers write accents inconsistently")
-    word_weight: float = Field(1.0, gt=0, description="scale of the word block against the char block")
-    title_weight: float = Field(
-        1.0, ge=0, description="scale of an extra title-only word block; 0 leaves it out"
+    word_weight: float = Field(1.0, gt=0, description="scale of the title word block against title chars")
+    description_weight: float = Field(
+        1.0, ge=0, description="scale of the description's own word block; 0 leaves descriptions out"
     )
     C: float = Field(0.5, gt=0, description="inverse regularisation of the linear SVM")
     class_weight: Literal["balanced"] | None = None
