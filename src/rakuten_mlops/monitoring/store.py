@@ -1,4 +1,4 @@
-"""Where monitoring writes under the home folder, and the `latest` files `/metrics` reads."""
+"""Where monitoring writes under the home folder, the `latest` files `/metrics` reads, past retrains."""
 
 from __future__ import annotations
 
@@ -88,3 +88,26 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return out
+
+
+def retrain_tried_on(mon: MonitoringDir, data_hash: str | None, champion: str | None) -> str | None:
+    """Why not to retrain again: a retrain on `data_hash` already ran and the champion did not change.
+
+    Retrains are found in ``retrains.jsonl`` (`retrain`, `monitor check --retrain`) and in decision
+    records carrying a `retrained` entry (the stream DAG's retrain branch).
+    """
+    if not data_hash:
+        return None
+    for past in reversed(read_jsonl(mon.root / "retrains.jsonl")):
+        if (
+            past.get("data_hash") == data_hash
+            and not past.get("promoted")
+            and past.get("champion_before") == champion
+        ):
+            return f"data version {data_hash} gave version {past.get('registered_version')}, not promoted"
+    for past in reversed(read_jsonl(mon.decisions_log)):
+        done = past.get("retrained") or {}
+        same_data = (past.get("data") or {}).get("data_hash") == data_hash
+        if done and same_data and not done.get("promoted") and past.get("champion_version") == champion:
+            return f"data version {data_hash} gave version {done.get('registered_version')}, not promoted"
+    return None

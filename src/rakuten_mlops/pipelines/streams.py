@@ -9,6 +9,8 @@ Layout of a streams folder (default ``<home>/streams``)::
     ingested/batch_001/          clean.parquet, rejects.csv (with reasons), summary.json
     state.json                   ingested batches, current batch, data versions (content hashes)
 
+Reading and writing those files is `rakuten_mlops.pipelines.stream_store`; the steps are here.
+
 Ingestion is idempotent: the pool is rebuilt from `initial/` and the batches listed in
 ``state.json`` (never appended in place), and ``state.json`` is replaced atomically last. A
 crash at any point leaves either the previous state (the rerun redoes the same batch and
@@ -18,31 +20,34 @@ writes the same files) or the new one (the rerun moves to the following batch).
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
-import json
-import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from PIL import Image
 
 from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.loader import load_dataset
-from rakuten_mlops.data.schema import IMAGE_PATH, LABEL, REASON, TRAIN_IMAGES_DIR, X_COLUMNS, X_TRAIN, Y_TRAIN
-from rakuten_mlops.data.split import frame_hash
-from rakuten_mlops.data.streams import apply_text_drift, cut_stream, parse_drift_spec, transform_image
+from rakuten_mlops.data.schema import IMAGE_PATH, LABEL, REASON, TRAIN_IMAGES_DIR
+from rakuten_mlops.data.streams import apply_text_drift, cut_stream, parse_drift_spec
 from rakuten_mlops.data.validation import DUPLICATED_PRODUCTID, validate
 from rakuten_mlops.monitoring.params import streams_params
 from rakuten_mlops.pipelines.layout import write_json
+from rakuten_mlops.pipelines.stream_store import (
+    MANIFEST,
+    STATE,
+    initial_state,
+    link_images,
+    locked,
+    pool_hash,
+    read_manifest,
+    read_state,
+    write_layout,
+    write_state,
+)
 
-MANIFEST = "streams.json"
-STATE = "state.json"
 DUPLICATED_INDEX = "duplicated_index"
 
 
@@ -72,14 +77,14 @@ def make_streams(
     raw = load_dataset(data_dir)
     cut = cut_stream(raw.frame, n_batches, sp.initial_fraction, params.seed)
     out.mkdir(parents=True, exist_ok=True)
-    _write_layout(cut.initial, out / "initial")
-    _write_layout(cut.initial, out / "pool")
+    write_layout(cut.initial, out / "initial")
+    write_layout(cut.initial, out / "pool")
     batches = []
     for number, frame in enumerate(cut.batches, start=1):
         name = batch_name(number)
         applied = apply_text_drift(frame, plan.get(number, []), sp.drift, params.seed + 1000 + number)
         folder = out / "batches" / name
-        _write_layout(applied.frame, folder, image_ops=applied.image_ops)
+        write_layout(applied.frame, folder, image_ops=applied.image_ops)
         labels = applied.frame[LABEL].astype(str).value_counts().sort_index()
         meta = {
             "batch": number,
@@ -105,16 +110,16 @@ def make_streams(
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     write_json(out / MANIFEST, manifest)
-    state = _initial_state(out)
-    _write_state(out, state)
+    state = initial_state(out)
+    write_state(out, state)
     return {"streams_dir": str(out), **manifest, "data_hash": state["versions"][0]["data_hash"]}
 
 
 def ingest_next(streams_dir: str | Path, settings: Settings, params: Params) -> dict[str, Any]:
     """Validate the next batch, add its clean rows to the pool, record the new data version (idempotent)."""
     root = Path(streams_dir)
-    manifest = _read_manifest(root)
-    with _locked(root):
+    manifest = read_manifest(root)
+    with locked(root):
         state = read_state(root)
         done = set(state["ingested"])
         pending = [b["name"] for b in manifest["batches"] if b["name"] not in done]
@@ -122,10 +127,10 @@ def ingest_next(streams_dir: str | Path, settings: Settings, params: Params) -> 
             return {"status": "exhausted", "ingested": state["ingested"], "current": state["current"]}
         name = pending[0]
         state["pending"] = name  # a crash from here on is visible; the rerun redoes this batch
-        _write_state(root, state)
+        write_state(root, state)
         batch = _validate_batch(root, name, state["ingested"])
         ingested = [*state["ingested"], name]
-        _link_images(batch["clean"], root / "pool" / TRAIN_IMAGES_DIR)
+        link_images(batch["clean"], root / "pool" / TRAIN_IMAGES_DIR)
         pool = _rebuild_pool(root, ingested)
         data_hash = pool_hash(root / "pool")
         dvc = _dvc_add(root / "pool", streams_params(params).dvc)
@@ -141,7 +146,7 @@ def ingest_next(streams_dir: str | Path, settings: Settings, params: Params) -> 
         }
         state = {**state, "ingested": ingested, "current": name, "pending": None}
         state["versions"] = [*state["versions"], version]
-        _write_state(root, state)
+        write_state(root, state)
     return {
         "status": "ingested",
         "batch": name,
@@ -155,7 +160,7 @@ def ingest_next(streams_dir: str | Path, settings: Settings, params: Params) -> 
 def streams_status(streams_dir: str | Path) -> dict[str, Any]:
     """Batches made, ingested and pending, the current batch and the pool's data version."""
     root = Path(streams_dir)
-    manifest = _read_manifest(root)
+    manifest = read_manifest(root)
     state = read_state(root)
     names = [b["name"] for b in manifest["batches"]]
     return {
@@ -180,94 +185,7 @@ def current_batch_dir(streams_dir: str | Path) -> Path:
     return root / "batches" / current
 
 
-def read_state(root: Path) -> dict[str, Any]:
-    path = Path(root) / STATE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run `rakuten-mlops streams make` first")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def pool_hash(pool_dir: Path) -> str:
-    """Content hash of the pool's valid rows, computed as the core `ingest` step does (same `data_hash`)."""
-    raw = load_dataset(pool_dir)
-    clean = validate(raw.frame, check_images=False).clean
-    return frame_hash(clean.drop(columns=[IMAGE_PATH]))
-
-
 # ----------------------------------------------------------------------------- helpers
-def _read_manifest(root: Path) -> dict[str, Any]:
-    path = root / MANIFEST
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run `rakuten-mlops streams make --out {root}` first")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _initial_state(root: Path) -> dict[str, Any]:
-    rows = len(load_dataset(root / "pool").frame)
-    version = {"version": 0, "batch": None, "data_hash": pool_hash(root / "pool"), "pool_rows": rows}
-    return {"ingested": [], "current": None, "pending": None, "versions": [version]}
-
-
-def _write_state(root: Path, state: dict[str, Any]) -> None:
-    tmp = root / f".{STATE}.tmp"
-    write_json(tmp, state)
-    os.replace(tmp, root / STATE)
-
-
-@contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    """One ingestion at a time per streams folder (two DAG runs must not interleave)."""
-    with open(root / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _write_layout(frame: pd.DataFrame, folder: Path, image_ops: list | None = None) -> None:
-    """Write rows (raw strings, challenge index) as X/Y CSVs, with their images when they have some."""
-    folder.mkdir(parents=True, exist_ok=True)
-    x = frame[list(X_COLUMNS)].copy()
-    x.index.name = None
-    y = frame[[LABEL]].copy()
-    y.index.name = None
-    _atomic_csv(x, folder / X_TRAIN)
-    _atomic_csv(y, folder / Y_TRAIN)
-    if IMAGE_PATH in frame.columns and frame[IMAGE_PATH].notna().any():
-        target = folder / TRAIN_IMAGES_DIR
-        target.mkdir(parents=True, exist_ok=True)
-        for src in frame[IMAGE_PATH].dropna():
-            src_path = Path(src)
-            if not src_path.is_file():
-                continue  # kept as is: validation rejects the row with `missing_image`
-            dest = target / src_path.name
-            if image_ops:
-                try:
-                    with Image.open(src_path) as im:
-                        transform_image(im, image_ops).save(dest, "JPEG", quality=90)
-                except OSError:
-                    shutil.copyfile(src_path, dest)  # undecodable stays undecodable
-            else:
-                _link(src_path, dest)
-
-
-def _atomic_csv(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp)
-    os.replace(tmp, path)
-
-
-def _link(src: Path, dest: Path) -> None:
-    """Hard-link when possible (no copy of 85k images), else copy; an existing file is kept."""
-    if dest.exists():
-        return
-    try:
-        os.link(src, dest)
-    except OSError:
-        shutil.copyfile(src, dest)
-
-
 def _validate_batch(root: Path, name: str, already: list[str]) -> dict[str, Any]:
     """Validate a batch like the core pipeline does, plus rows that would duplicate the pool."""
     raw = load_dataset(root / "batches" / name)
@@ -312,16 +230,8 @@ def _pool_frame(root: Path, ingested: list[str]) -> pd.DataFrame:
 
 def _rebuild_pool(root: Path, ingested: list[str]) -> int:
     pool = _pool_frame(root, ingested)
-    _write_layout(pool.drop(columns=[IMAGE_PATH]), root / "pool")
+    write_layout(pool.drop(columns=[IMAGE_PATH]), root / "pool")
     return len(pool)
-
-
-def _link_images(clean: pd.DataFrame, target: Path) -> None:
-    if IMAGE_PATH not in clean.columns or clean[IMAGE_PATH].isna().all():
-        return
-    target.mkdir(parents=True, exist_ok=True)
-    for src in clean[IMAGE_PATH].dropna():
-        _link(Path(src), target / Path(src).name)
 
 
 def _dvc_add(pool_dir: Path, mode: str) -> str:
