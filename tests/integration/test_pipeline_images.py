@@ -34,6 +34,10 @@ def test_pipeline_with_images_and_cache(tmp_path: Path, image_sample_dir: Path) 
     mlflow.set_tracking_uri(settings.tracking_uri)
     model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@champion")
     assert model.metadata.signature is not None
+    # logged from code: the model class comes from the package, nothing of it is cloudpickled
+    flavor = model.metadata.flavors["python_function"]
+    assert flavor["loader_module"] == "mlflow.pyfunc.loaders.code_model"
+    assert Path(flavor["model_code_path"]).name == "pyfunc_code.py"
     img = next((image_sample_dir / "images" / "image_test").iterdir()).read_bytes()
     out = model.predict(
         pd.DataFrame({"designation": ["Piscine hors sol"], "description": [""], "image": [img]})

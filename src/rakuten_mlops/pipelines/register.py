@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,7 @@ from PIL import Image
 
 from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.models.product import ProductClassifier
-from rakuten_mlops.models.pyfunc import ProductClassifierModel, load_product_classifier, pip_requirements
+from rakuten_mlops.models.pyfunc import MODEL_CODE_PATH, load_product_classifier, pip_requirements
 from rakuten_mlops.pipelines.evaluate import score_parts
 from rakuten_mlops.pipelines.ingest import load_splits
 from rakuten_mlops.pipelines.layout import WorkDir, read_json, write_json
@@ -43,6 +46,17 @@ def _example_image() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (32, 32), (200, 60, 60)).save(buf, "JPEG")
     return buf.getvalue()
+
+
+@contextmanager
+def _quiet_integer_hint() -> Iterator[None]:
+    """Silence MLflow's hint that integer columns cannot hold missing values.
+
+    It fires for `prdtypecode` and `top_k`, outputs the model always fills, on every run.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
+        yield
 
 
 def _input_example(model: ProductClassifier) -> pd.DataFrame:
@@ -88,7 +102,8 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
     ingest_summary = read_json(work.ingest / "summary.json", "ingest")
     split_summary = read_json(work.splits / "summary.json", "split")
     example = _input_example(model)
-    signature = infer_signature(example, model.predict_frame(example))
+    with _quiet_integer_hint():
+        signature = infer_signature(example, model.predict_frame(example))
     with mlflow.start_run(
         experiment_id=experiment_id, run_name=f"train-{ingest_summary['data_hash']}"
     ) as run:
@@ -107,15 +122,16 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
         mlflow.log_artifact(str(work.ingest / "summary.json"), artifact_path="data")
         mlflow.log_artifact(str(work.rejects_path), artifact_path="data")
         mlflow.log_artifact(str(work.splits / "summary.json"), artifact_path="data")
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=ProductClassifierModel(),
-            artifacts={"model": str(path)},
-            signature=signature,
-            input_example=example,
-            pip_requirements=pip_requirements(model.uses_images),
-            registered_model_name=settings.model_name,
-        )
+        with _quiet_integer_hint():
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(MODEL_CODE_PATH),
+                artifacts={"model": str(path)},
+                signature=signature,
+                input_example=example,
+                pip_requirements=pip_requirements(model.uses_images),
+                registered_model_name=settings.model_name,
+            )
         version = str(info.registered_model_version)
         for key, value in {
             "model_sha256": sha,
