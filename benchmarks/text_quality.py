@@ -53,7 +53,8 @@ VARIANTS: list[tuple[str, str, dict[str, Any]]] = [
     ("SVM + logistic calibrator (no NB)", "ours", NO_NB),
     # One change to the defaults each.
     ("C=1", "ours", {"C": 1.0}),
-    ("C=0.25", "ours", {"C": 0.25}),
+    ("C=0.5", "ours", {"C": 0.5}),
+    ("C=0.1", "ours", {"C": 0.1}),
     ("class_weight=balanced", "ours", {"class_weight": "balanced"}),
     ("word block x1.5", "ours", {"word_weight": 1.5}),
     ("char_wb 2-5", "ours", {"char_ngram_min": 2}),

@@ -46,7 +46,7 @@ class TextParams(_Strict):
     description_weight: float = Field(
         1.0, ge=0, description="scale of the description's own word block; 0 leaves descriptions out"
     )
-    C: float = Field(0.5, gt=0, description="inverse regularisation of the linear SVM")
+    C: float = Field(0.25, gt=0, description="inverse regularisation of the linear SVM")
     class_weight: Literal["balanced"] | None = None
     nb_alpha: float | None = Field(
         0.3, gt=0, description="complement naive Bayes blended in by the stacker; null leaves it out"
