@@ -47,10 +47,12 @@ def free_port() -> int:
 
 
 def empty_redis_db() -> int:
+    """Claim an empty database number: the claim key (SET NX) keeps two concurrent runs apart."""
     import redis
 
     for number in range(15, 0, -1):
-        if redis.Redis(host=PG_HOST, port=REDIS_PORT, db=number).dbsize() == 0:
+        db = redis.Redis(host=PG_HOST, port=REDIS_PORT, db=number)
+        if db.dbsize() == 0 and db.set("rakuten-test-claim", secrets.token_hex(8), nx=True):
             return number
     pytest.skip("no empty Redis database number (1-15) to use as a private broker")
 
