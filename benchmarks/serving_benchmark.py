@@ -1,6 +1,6 @@
 """Serving benchmark: the same champion under this API and under `mlflow models serve`, same load.
 
-Trains a text-only champion (TF-IDF word+char + calibrated LinearSVC) on a generated sample in a
+Trains a text-only champion (the default text model) on a generated sample in a
 temporary home, starts both servers on 127.0.0.1 (one worker each), then drives each with the
 traffic generator at equal concurrency: single-listing requests, then batches. Writes JSON.
 
@@ -219,7 +219,7 @@ def main() -> None:
             "cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
             "load_average_1m": {"before": round(load_before[0], 2), "after": round(load_after[0], 2)},
         },
-        "model": {"kind": "text only: TF-IDF word+char n-grams + calibrated LinearSVC", **champion},
+        "model": {"kind": "text only, default params.yaml text model", **champion},
         "load": {
             "concurrency": args.concurrency, "duration_s": args.duration, "batch_size": args.batch_size,
             "rounds": args.rounds, "workers_per_server": 1,
