@@ -4,6 +4,8 @@
     python benchmarks/text_quality.py --data ../shared/rakuten/en17k --out /tmp/text_quality.json
     python benchmarks/text_quality.py --variants none --folds 0           # headline only, ~2 min
     python benchmarks/text_quality.py --seeds 42 1 2 --folds 5 --scale 3145   # what results/ holds
+    python benchmarks/text_quality.py --data ../shared/rakuten/head499 --min-class-rows 4 \
+        --seeds 0 1 2 3 4 5 6 7 8 9 10 11 --folds 0 --out benchmarks/results/text_quality_head499.json
 
 Protocol (the issue's): seeded 80/20 stratified split (random_state=42); baseline =
 TfidfVectorizer word 1-2 + char_wb 2-5 union + LinearSVC(C=0.5) on designation + " " + description.
@@ -243,11 +245,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--variants", choices=["all", "none"], default="all")
     ap.add_argument("--folds", type=int, default=5, help="k-fold variance check; 0 skips it")
     ap.add_argument("--scale", type=int, default=0, help="per-class rows of a generated fit to time")
+    ap.add_argument(
+        "--min-class-rows", type=int, default=0,
+        help="drop classes with fewer rows (tiny sets: a class needs rows on both sides of each split)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     x, y = load_en17k(args.data)
-    print(f"en17k: {len(y)} rows, {len(np.unique(y))} classes; headline split (seed 42)", flush=True)
+    if args.min_class_rows:
+        codes, counts = np.unique(y, return_counts=True)
+        keep = np.isin(y, codes[counts >= args.min_class_rows])
+        print(f"dropped {int((~keep).sum())} rows of classes with < {args.min_class_rows} rows", flush=True)
+        x, y = x[keep], y[keep]
+    n_classes = len(np.unique(y))
+    print(f"{args.data.name}: {len(y)} rows, {n_classes} classes; headline split (seed 42)", flush=True)
     result: dict[str, Any] = {
         "data": str(args.data),
+        "command": " ".join(["python benchmarks/text_quality.py", *(argv or sys.argv[1:])]),
+        "dropped_classes_below": args.min_class_rows,
         "machine": {"python": platform.python_version(), "cpus": joblib.cpu_count()},
         "params": TextParams().model_dump(),
         **headline(x, y),
