@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rakuten_mlops.features.text import clean_text, frame_texts, frame_titles, product_texts
+from rakuten_mlops.features.text import clean_text, frame_descriptions, frame_titles
 
 
 @pytest.mark.parametrize(
@@ -82,12 +82,8 @@ def test_max_chars_limits_the_cleaned_text(raw: str, max_chars: int, expected: s
     assert clean_text(raw, max_chars) == expected
 
 
-def test_product_texts_joins_title_and_description() -> None:
-    docs = product_texts(["Piscine <b>Intex</b>", "Livre"], ["<p>Bleue</p>", None], title_repeat=2)
-    assert docs == ["piscine intex piscine intex bleue", "livre livre"]
-
-
-def test_frame_texts_works_without_a_description_column() -> None:
+def test_frame_texts_work_without_a_description_column() -> None:
     frame = pd.DataFrame({"designation": ["Robot Piscine", "Spa"]})
-    assert frame_texts(frame) == ["robot piscine", "spa"]
+    assert frame_titles(frame) == ["robot piscine", "spa"]
+    assert frame_descriptions(frame) == ["", ""]
     assert frame_titles(frame.assign(description="x")) == ["robot piscine", "spa"]

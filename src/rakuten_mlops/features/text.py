@@ -6,7 +6,6 @@ import html
 import math
 import re
 import unicodedata
-from collections.abc import Iterable
 
 import pandas as pd
 
@@ -51,28 +50,6 @@ def clean_text(text: object, max_chars: int | None = None) -> str:
     s = _NOISE.sub(" ", s)
     s = _SPACE.sub(" ", s).strip()
     return s[:max_chars].rstrip() if max_chars is not None else s
-
-
-def product_texts(
-    designations: Iterable[object],
-    descriptions: Iterable[object],
-    *,
-    title_repeat: int = 1,
-    max_description_chars: int = 2000,
-) -> list[str]:
-    """One cleaned document per product: the title (repeated to weight it) then the description."""
-    out = []
-    for title, body in zip(designations, descriptions, strict=True):
-        t = clean_text(title)
-        b = clean_text(body, max_description_chars)
-        out.append(" ".join([t] * title_repeat + ([b] if b else [])))
-    return out
-
-
-def frame_texts(frame: pd.DataFrame, title_repeat: int = 1) -> list[str]:
-    """`product_texts` over a DataFrame with `designation` and optional `description`."""
-    desc = frame["description"] if "description" in frame.columns else [""] * len(frame)
-    return product_texts(frame["designation"], desc, title_repeat=title_repeat)
 
 
 def frame_titles(frame: pd.DataFrame) -> list[str]:

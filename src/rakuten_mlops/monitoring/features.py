@@ -10,7 +10,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from rakuten_mlops.data.schema import IMAGE_PATH, LABEL
-from rakuten_mlops.features.text import clean_text
+from rakuten_mlops.features.text import frame_descriptions, frame_titles
 from rakuten_mlops.monitoring.language import detect_language
 
 TEXT = "text"
@@ -70,9 +70,8 @@ def monitoring_frame(
         with_images: read each `image_path` for brightness, contrast and size.
         predicted: the champion's code per row (None: no `predicted_code` column).
     """
-    titles = [clean_text(t) for t in listings["designation"]]
-    desc_raw = listings["description"] if "description" in listings.columns else [""] * len(listings)
-    bodies = [clean_text(d, 4 * text_max_chars) for d in desc_raw]
+    titles = frame_titles(listings)
+    bodies = frame_descriptions(listings, 4 * text_max_chars)
     out = pd.DataFrame(index=listings.index)
     joined = [f"{t} {b}".strip() for t, b in zip(titles, bodies, strict=True)]
     out[TEXT] = [j[:text_max_chars] for j in joined]
