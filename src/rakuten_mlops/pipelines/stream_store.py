@@ -26,7 +26,7 @@ from rakuten_mlops.data.schema import IMAGE_PATH, LABEL, TRAIN_IMAGES_DIR, X_COL
 from rakuten_mlops.data.split import frame_hash
 from rakuten_mlops.data.streams import transform_image
 from rakuten_mlops.data.validation import validate
-from rakuten_mlops.pipelines.layout import write_json
+from rakuten_mlops.monitoring.store import write_json_atomic
 
 MANIFEST = "streams.json"
 STATE = "state.json"
@@ -64,9 +64,7 @@ def initial_state(root: Path) -> dict[str, Any]:
 
 def write_state(root: Path, state: dict[str, Any]) -> None:
     """Replace ``state.json`` atomically (a crash leaves the old state or the new one)."""
-    tmp = root / f".{STATE}.tmp"
-    write_json(tmp, state)
-    os.replace(tmp, root / STATE)
+    write_json_atomic(root / STATE, state)
 
 
 @contextmanager
