@@ -9,6 +9,7 @@ import pytest
 
 from rakuten_mlops.config import get_settings
 from tests.helpers import SHARED
+from tests.services import require
 
 
 @pytest.fixture
@@ -45,6 +46,5 @@ def image_sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def shared_rakuten() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"real Rakuten rows not available at {SHARED} (development data, not shipped)")
+    require(SHARED.is_dir(), f"real Rakuten rows not available at {SHARED} (development data, not shipped)")
     return SHARED

@@ -26,7 +26,15 @@ def fast_params(**overrides: object) -> Params:
     return Params.model_validate(base)
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def port_open(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections at host:port (half a second to answer)."""
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex((host, port)) == 0

@@ -15,7 +15,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,8 @@ import httpx
 import pytest
 
 from tests.airflow.airflow_helpers import DAGS_FOLDER, clean_environ, run_dags, task_states, write_test_params
-from tests.helpers import make_settings, port_open
+from tests.helpers import free_port, make_settings, port_open
+from tests.services import require, require_module, unavailable
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 PG_HOST, PG_PORT, REDIS_PORT = "127.0.0.1", 5432, 6379
@@ -40,12 +40,6 @@ class CeleryAirflow:
     logs: Path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def empty_redis_db() -> int:
     """Claim an empty database number: the claim key (SET NX) keeps two concurrent runs apart."""
     import redis
@@ -54,7 +48,7 @@ def empty_redis_db() -> int:
         db = redis.Redis(host=PG_HOST, port=REDIS_PORT, db=number)
         if db.dbsize() == 0 and db.set("rakuten-test-claim", secrets.token_hex(8), nx=True):
             return number
-    pytest.skip("no empty Redis database number (1-15) to use as a private broker")
+    unavailable("no empty Redis database number (1-15) to use as a private broker")
 
 
 def pg_admin(sql: str) -> None:
@@ -119,10 +113,9 @@ def worker_finished(logs: Path, expected: int, timeout_s: float = 30) -> tuple[i
 @pytest.fixture
 def celery_airflow(tmp_path: Path) -> Iterator[CeleryAirflow]:
     for port, name in ((PG_PORT, "PostgreSQL"), (REDIS_PORT, "Redis")):
-        if not port_open(PG_HOST, port):
-            pytest.skip(f"{name} is not answering on {PG_HOST}:{port}")
-    pytest.importorskip("psycopg2", reason="the PostgreSQL driver (serve extra) is not installed")
-    pytest.importorskip("redis", reason="the Redis client (airflow extra) is not installed")
+        require(port_open(PG_HOST, port), f"{name} is not answering on {PG_HOST}:{port}")
+    require_module("psycopg2", "the PostgreSQL driver (serve extra) is not installed")
+    require_module("redis", "the Redis client (airflow extra) is not installed")
     missing = [m for m in ("airflow.providers.celery", "asyncpg") if importlib.util.find_spec(m) is None]
     assert not missing, f"the airflow extra must bring {missing}: Airflow 3 needs asyncpg for PostgreSQL"
     executor = "airflow.providers.celery.executors.celery_executor_utils"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,8 @@ from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.serving.app import create_app
 from rakuten_mlops.serving.db import create_schema, make_engine, session_factory, session_scope
 from rakuten_mlops.serving.users import create_user, set_disabled
+from tests.helpers import port_open
+from tests.services import require
 
 PASSWORD = "correct-horse-battery-staple"
 JWT_SECRET = "test-secret-" + secrets.token_hex(16)
@@ -155,9 +156,9 @@ def copy_models() -> Callable[[Settings, Settings], None]:
 
 
 def postgres_available() -> bool:
+    if not port_open("127.0.0.1", 5432):
+        return False
     try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            pass
         import psycopg2
 
         psycopg2.connect(
@@ -171,8 +172,9 @@ def postgres_available() -> bool:
 @pytest.fixture()
 def pg_schema() -> Iterator[str]:
     """A throwaway schema in the real PostgreSQL at 127.0.0.1:5432 (skipped when it does not answer)."""
-    if not postgres_available():
-        pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432 (user postgres, database test)")
+    require(
+        postgres_available(), "PostgreSQL is not reachable at 127.0.0.1:5432 (user postgres, database test)"
+    )
     import psycopg2
 
     schema = f"rk_api_{secrets.token_hex(4)}"

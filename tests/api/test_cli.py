@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 
@@ -16,6 +15,7 @@ from typer.testing import CliRunner
 from rakuten_mlops.config import get_settings
 from rakuten_mlops.serving.app import create_app
 from rakuten_mlops.serving.traffic import TrafficConfig, build_payloads, load_listings, run_traffic
+from tests.helpers import free_port
 
 runner = CliRunner()
 
@@ -72,18 +72,12 @@ def test_serve_refuses_a_placeholder_secret_in_production(cli, monkeypatch):
     assert "RAKUTEN_JWT_SECRET" in r.output
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def live_server(make_settings, kit):
     """The API under uvicorn on 127.0.0.1, with a predictor token."""
     settings = make_settings()
     kit.add_user(settings, "alice")
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 
@@ -13,6 +12,7 @@ from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
 from rakuten_mlops.serving.app import create_app
+from tests.helpers import free_port
 
 
 @pytest.fixture()
@@ -31,12 +31,6 @@ def own_model(champion):
 
     add_version()
     return name, add_version
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _metric(text: str, line_start: str) -> float:
@@ -122,7 +116,7 @@ def test_registry_unreachable_at_start_serves_the_local_copy(
 ):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     settings = make_settings(mlflow_tracking_uri=dead, mlflow_registry_uri=dead, registry_timeout_seconds=20)
     copy_models(api.settings, settings)  # what an earlier run with a reachable registry left behind
     kit.add_user(settings, "alice")
@@ -145,7 +139,7 @@ def test_registry_unreachable_at_start_serves_the_local_copy(
 def test_registry_unreachable_and_no_local_copy_is_not_ready(make_settings, kit, monkeypatch):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     settings = make_settings(mlflow_tracking_uri=dead, mlflow_registry_uri=dead)
     kit.add_user(settings, "alice")
     with TestClient(create_app(settings)) as client:

@@ -22,6 +22,7 @@ from PIL import Image
 from sqlalchemy import create_engine, event, text
 
 from rakuten_mlops.serving.app import create_app
+from tests.helpers import free_port
 
 
 class TcpProxy:
@@ -29,9 +30,7 @@ class TcpProxy:
 
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        self.port = free_port()
         self._sockets: list[socket.socket] = []
         self._listener: socket.socket | None = None
         self.restore()

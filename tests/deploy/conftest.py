@@ -1,5 +1,5 @@
 """Fixtures of the deployment checks: the deploycheck package (deploy/deploycheck), the
-external tools (skipped with an install hint when absent), rendered overlays, and writable
+external tools (skipped with an install hint when absent, failing in CI), rendered overlays, and writable
 copies of deploy/ for the broken-copy tests."""
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.services import unavailable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_DIR = REPO_ROOT / "deploy"
@@ -24,14 +26,14 @@ OPTIONAL_TOOLS = {"kubectl", "promtool", "shellcheck"}
 
 @pytest.fixture(scope="session")
 def tool() -> Callable[[str], str]:
-    """tool(name) -> path; skips (system tools) or fails (dev-extra tools) when missing."""
+    """tool(name) -> path; system tools go through `unavailable`, dev-extra tools always fail."""
 
     def get(name: str) -> str:
         path = tools.find_tool(name)
         if path is None:
             message = f"{name} not found: {tools.INSTALL_HINTS[name]}"
             if name in OPTIONAL_TOOLS:
-                pytest.skip(message)
+                unavailable(message)
             pytest.fail(message)
         return path
 

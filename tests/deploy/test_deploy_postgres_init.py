@@ -5,29 +5,26 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import uuid
 
 import pytest
 from deploycheck import DEPLOY_DIR
 
+from tests.helpers import port_open
+from tests.services import require
+
 SCRIPT = DEPLOY_DIR / "postgres" / "init-databases.sh"
 pytestmark = pytest.mark.postgres
 
 
 def postgres_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return shutil.which("psql") is not None
-    except OSError:
-        return False
+    return port_open("127.0.0.1", 5432) and shutil.which("psql") is not None
 
 
 @pytest.fixture
 def names():
-    if not postgres_answers():
-        pytest.skip("needs PostgreSQL on 127.0.0.1:5432 and psql")
+    require(postgres_answers(), "needs PostgreSQL on 127.0.0.1:5432 and psql")
     suffix = uuid.uuid4().hex[:8]
     created = [f"rk_app_{suffix}", f"rk_mlflow_{suffix}"]
     yield created

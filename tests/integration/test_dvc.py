@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import require
+
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
 def test_dvc_repro_on_sample(tmp_path: Path) -> None:
-    if not (BIN / "dvc").exists():
-        pytest.skip("dvc is not installed: pip install 'rakuten-mlops[dvc]'")
+    require((BIN / "dvc").exists(), "dvc is not installed: pip install 'rakuten-mlops[dvc]'")
     repo = tmp_path / "repo"
     repo.mkdir()
     # Same stages, smaller and text-only so that the test takes seconds.

@@ -10,9 +10,14 @@ import pytest
 
 from rakuten_mlops.pipelines.training import run_pipeline
 from tests.helpers import fast_params, make_settings
+from tests.services import require_module
 
 pytestmark = pytest.mark.slow
-pytest.importorskip("torch", reason="needs the 'vision' extra")
+
+
+@pytest.fixture(autouse=True)
+def _vision_extra() -> None:
+    require_module("torch", "needs the 'vision' extra")
 
 
 def test_pipeline_with_images_and_cache(tmp_path: Path, image_sample_dir: Path) -> None:

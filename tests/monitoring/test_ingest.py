@@ -16,6 +16,7 @@ from rakuten_mlops.pipelines import streams as streams_step
 from rakuten_mlops.pipelines.ingest import ingest
 from rakuten_mlops.pipelines.layout import WorkDir
 from rakuten_mlops.pipelines.streams import ingest_next, make_streams, streams_status
+from tests.services import require
 
 
 @pytest.fixture
@@ -129,8 +130,7 @@ def test_pool_is_dvc_tracked_inside_a_dvc_repository(
     import sys
 
     dvc = Path(sys.executable).parent / "dvc"
-    if not dvc.is_file() or shutil.which("git") is None:
-        pytest.skip("dvc (the 'dvc' extra) and git are needed")
+    require(dvc.is_file() and shutil.which("git") is not None, "dvc (the 'dvc' extra) and git are needed")
     repo = tmp_path / "repo"
     repo.mkdir()
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)

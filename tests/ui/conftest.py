@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from rakuten_mlops.config import Settings, get_settings
-from tests.ui.helpers import APP_PATH, PASSWORD, free_port, log_in
+from tests.helpers import free_port
+from tests.ui.helpers import APP_PATH, PASSWORD, log_in
 
 ENV_VARS = (
     "RAKUTEN_HOME", "RAKUTEN_API_URL", "RAKUTEN_MLFLOW_TRACKING_URI", "RAKUTEN_MLFLOW_REGISTRY_URI",

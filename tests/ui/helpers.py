@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
 PASSWORD = "correct-horse-battery-staple"
 UI_DIR = Path(__file__).resolve().parents[2] / "src" / "rakuten_mlops" / "ui"
 APP_PATH = UI_DIR / "app.py"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def log_in(at: Any, user: str, password: str = PASSWORD) -> None:

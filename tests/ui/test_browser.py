@@ -19,7 +19,9 @@ import pytest
 
 from rakuten_mlops.categories import category_name
 from rakuten_mlops.ui.cli import streamlit_argv
-from tests.ui.helpers import PASSWORD, free_port
+from tests.helpers import free_port
+from tests.services import require
+from tests.ui.helpers import PASSWORD
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -34,10 +36,11 @@ CHROME_FLAGS = (
 def _binaries() -> tuple[str, str]:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
-    if not browser or not driver:
-        pytest.skip(
-            "chromium and chromedriver are not installed (Debian: apt-get install chromium chromium-driver)"
-        )
+    require(
+        browser and driver,
+        "chromium and chromedriver are not installed (Debian: apt-get install chromium chromium-driver)",
+    )
+    assert browser and driver
     return browser, driver
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from rakuten_mlops.config import Params
 from rakuten_mlops.ui.monitoring_view import read_feedback
+from tests.services import require_module
 from tests.ui.helpers import chart_frames, texts
 
 
@@ -27,7 +28,7 @@ def test_before_any_monitoring_each_section_says_what_to_run(make_app, ui_env, t
 @pytest.fixture(scope="module")
 def monitored(stack):
     """Predictions with feedback through the API, then `monitor check` (drift + live F1 + decision)."""
-    pytest.importorskip("evidently", reason="the monitoring extra (evidently) is not installed")
+    require_module("evidently", "the monitoring extra (evidently) is not installed")
     from rakuten_mlops.pipelines.monitoring import monitor_check
 
     test = pd.read_parquet(stack.home / "pipeline" / "splits" / "test.parquet").head(8)

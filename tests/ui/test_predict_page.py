@@ -9,7 +9,8 @@ from PIL import Image
 
 from rakuten_mlops.ui.labels import category_label
 from rakuten_mlops.ui.session import USER_KEY
-from tests.ui.helpers import free_port, log_in, texts
+from tests.helpers import free_port
+from tests.ui.helpers import log_in, texts
 
 TITLE = "Piscine tubulaire ronde 3,66 m avec pompe de filtration"
 
