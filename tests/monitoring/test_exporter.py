@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
+from rakuten_mlops.infra import append_jsonl, write_json_atomic
 from rakuten_mlops.monitoring.exporter import MonitoringMetrics, update_metrics
-from rakuten_mlops.monitoring.store import append_jsonl, write_json_atomic
 from tests.helpers import make_settings
 from tests.monitoring.helpers import make_params
 

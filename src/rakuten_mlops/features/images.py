@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from rakuten_mlops.infra import replacing
+
 EMBEDDING_DIM = {"efficientnet_lite0": 1280}
 _MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 _STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -72,11 +74,8 @@ class EmbeddingCache:
             return None  # a torn write: recompute
 
     def put(self, key: str, vector: np.ndarray) -> None:
-        p = self._path(key)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(".tmp.npy")
-        np.save(tmp, vector.astype(np.float16))
-        tmp.replace(p)
+        with replacing(self._path(key), suffix=".tmp.npy") as tmp:
+            np.save(tmp, vector.astype(np.float16))
 
 
 class ImageEmbedder:

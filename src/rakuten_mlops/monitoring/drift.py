@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rakuten_mlops.infra import write_json_atomic
 from rakuten_mlops.monitoring.features import (
     CATEGORICAL_COLUMNS,
     DESCRIPTIONS,
@@ -113,15 +114,13 @@ class DriftResult:
 
     def save(self, out_dir: str | Path) -> tuple[Path, Path]:
         """Write ``report.html`` and ``summary.json`` into `out_dir`."""
-        import json
-
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         html_path, json_path = out / "report.html", out / "summary.json"
         self.summary["html_path"] = str(html_path)
         self.summary["summary_path"] = str(json_path)
         html_path.write_text(self.html(), encoding="utf-8")
-        json_path.write_text(json.dumps(self.summary, indent=2, default=str) + "\n", encoding="utf-8")
+        write_json_atomic(json_path, self.summary, sort_keys=False)
         return html_path, json_path
 
 

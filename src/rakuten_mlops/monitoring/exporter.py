@@ -16,7 +16,8 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from rakuten_mlops.config import Params, Settings
-from rakuten_mlops.monitoring.store import MonitoringDir, read_json_or_none, read_jsonl
+from rakuten_mlops.infra import read_json_or_none, read_jsonl
+from rakuten_mlops.monitoring.store import MonitoringDir
 
 log = logging.getLogger(__name__)
 DECISIONS = ("retrain", "skip")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from rakuten_mlops.infra import read_jsonl
 
 
 @dataclass(frozen=True)
@@ -51,43 +50,6 @@ class MonitoringDir:
             n += 1
             path = self.drift / f"{stamp}-{safe}-{n}"
         return path
-
-
-def write_json_atomic(path: Path, data: Any) -> Path:
-    """Write JSON through a temporary file so a reader (a /metrics scrape) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
-def read_json_or_none(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, sort_keys=True, default=str) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Records of a JSON-lines file; a torn last line (crash mid-write) is ignored."""
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
 
 
 def retrain_tried_on(mon: MonitoringDir, data_hash: str | None, champion: str | None) -> str | None:

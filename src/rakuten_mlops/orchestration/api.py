@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from rakuten_mlops.config import Settings
+from rakuten_mlops.infra import write_json_atomic
 
 CONNECTION_ID = "rakuten_api"
 TOKEN_ENV = "RAKUTEN_API_TOKEN"
@@ -104,7 +105,6 @@ def send_traffic(
 ) -> dict[str, Any]:
     """Run the serving traffic generator against the API; returns (and optionally writes) its report."""
     import asyncio
-    import json
 
     from rakuten_mlops.serving.traffic import TrafficConfig, build_payloads, load_listings, run_traffic
 
@@ -117,7 +117,6 @@ def send_traffic(
     listings = load_listings(data_dir, limit=2000)
     report = asyncio.run(run_traffic(cfg, build_payloads(listings, batch_size, cfg.mode)))
     if report_path is not None:
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        write_json_atomic(report_path, report, sort_keys=False)
         report["report_path"] = str(report_path)
     return report

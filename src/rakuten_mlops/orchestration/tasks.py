@@ -9,16 +9,14 @@ remembered per run id, and `record_decision` does not append the same decision t
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
-import os
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from rakuten_mlops.config import Settings
+from rakuten_mlops.infra import exclusive_lock, write_json_atomic
 from rakuten_mlops.orchestration.runtime import Lookup, RunConfig, airflow_variable, jsonable, resolve
 
 DataSource = Literal["data_dir", "streams_pool"]
@@ -74,7 +72,8 @@ def ingest_batch(conf: Mapping[str, Any], run_id: str, variable: Lookup = airflo
             f"rakuten_streams_dir, or cut them (rakuten-mlops streams make --out {cfg.streams_dir})"
         )
     ledger = cfg.streams_dir / RUNS_LEDGER
-    with _locked(cfg.streams_dir / f".{RUNS_LEDGER}.lock"):
+    # Two runs of the stream DAG must not interleave their ingestion.
+    with exclusive_lock(cfg.streams_dir / f".{RUNS_LEDGER}.lock"):
         runs = json.loads(ledger.read_text(encoding="utf-8")) if ledger.is_file() else {}
         if run_id in runs:
             return {**runs[run_id], "replayed": True}
@@ -82,9 +81,7 @@ def ingest_batch(conf: Mapping[str, Any], run_id: str, variable: Lookup = airflo
         result = {**result, "streams_dir": str(cfg.streams_dir), "pool_dir": str(cfg.pool_dir)}
         if result["status"] == "ingested":
             runs[run_id] = result
-            tmp = ledger.with_name(f".{RUNS_LEDGER}.tmp")
-            tmp.write_text(json.dumps(runs, indent=2, sort_keys=True), encoding="utf-8")
-            os.replace(tmp, ledger)
+            write_json_atomic(ledger, runs)
     return result
 
 
@@ -170,14 +167,3 @@ def traffic(conf: Mapping[str, Any], connection: Any | None, run_id: str) -> dic
         report_path=settings.home / "traffic" / f"{stamp}-{safe_name(run_id)}.json",
     )
     return jsonable(report)
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive file lock (two runs of the stream DAG must not interleave their ingestion)."""
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from rakuten_mlops.infra import write_json_atomic
+
 
 @dataclass(frozen=True)
 class WorkDir:
@@ -53,14 +55,10 @@ class WorkDir:
     def registry_dir(self) -> Path:
         return self.root / "registry"
 
-    def summary_path(self, step: str) -> Path:
-        return self.root / step / "summary.json" if step not in ("split",) else self.splits / "summary.json"
-
 
 def write_json(path: Path, data: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-    return path
+    """A step's JSON output, replaced atomically (see `rakuten_mlops.infra.write_json_atomic`)."""
+    return write_json_atomic(path, data)
 
 
 def read_json(path: Path, step_hint: str) -> Any:

@@ -18,6 +18,7 @@ from typing import Any
 
 from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.schema import IMAGE_PATH
+from rakuten_mlops.infra import append_jsonl, read_json_or_none, read_jsonl, write_json_atomic
 from rakuten_mlops.monitoring.decision import decide
 from rakuten_mlops.monitoring.drift import compute_drift
 from rakuten_mlops.monitoring.features import monitoring_frame
@@ -30,14 +31,7 @@ from rakuten_mlops.monitoring.sources import (
     current_batch,
     load_source,
 )
-from rakuten_mlops.monitoring.store import (
-    MonitoringDir,
-    append_jsonl,
-    read_json_or_none,
-    read_jsonl,
-    retrain_tried_on,
-    write_json_atomic,
-)
+from rakuten_mlops.monitoring.store import MonitoringDir, retrain_tried_on
 from rakuten_mlops.monitoring.tracking import log_decision, log_drift
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
 

@@ -9,7 +9,6 @@ ingestions of one folder. The steps that use them are in `rakuten_mlops.pipeline
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -26,7 +25,7 @@ from rakuten_mlops.data.schema import IMAGE_PATH, LABEL, TRAIN_IMAGES_DIR, X_COL
 from rakuten_mlops.data.split import frame_hash
 from rakuten_mlops.data.streams import transform_image
 from rakuten_mlops.data.validation import validate
-from rakuten_mlops.monitoring.store import write_json_atomic
+from rakuten_mlops.infra import exclusive_lock, replacing, write_json_atomic
 
 MANIFEST = "streams.json"
 STATE = "state.json"
@@ -70,12 +69,8 @@ def write_state(root: Path, state: dict[str, Any]) -> None:
 @contextmanager
 def locked(root: Path) -> Iterator[None]:
     """One ingestion at a time per streams folder (two DAG runs must not interleave)."""
-    with open(root / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with exclusive_lock(root / ".lock"):
+        yield
 
 
 def write_layout(frame: pd.DataFrame, folder: Path, image_ops: list | None = None) -> None:
@@ -106,9 +101,8 @@ def write_layout(frame: pd.DataFrame, folder: Path, image_ops: list | None = Non
 
 
 def _atomic_csv(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        frame.to_csv(tmp)
 
 
 def _link(src: Path, dest: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rakuten_mlops.config import get_settings
+from rakuten_mlops.infra import write_json_atomic
 
 console = Console()
 err_console = Console(stderr=True)
@@ -149,6 +149,5 @@ def traffic_command(
     report = asyncio.run(run_traffic(cfg, build_payloads(listings, batch_size, cfg.mode)))
     console.print(format_report(report), highlight=False)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2))
+        write_json_atomic(out, report, sort_keys=False)
         console.print(f"report written to {out}")

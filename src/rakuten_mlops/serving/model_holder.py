@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rakuten_mlops.config import Settings
+from rakuten_mlops.infra import write_json_atomic
 from rakuten_mlops.serving.batcher import MicroBatcher, Row
 from rakuten_mlops.serving.db import utcnow
 from rakuten_mlops.serving.metrics import ServingMetrics
@@ -173,10 +174,8 @@ class ModelHolder:
         return LoadedModel(model, self.name, version, run_id, source, utcnow())
 
     def _write_pointer(self, version: str, run_id: str) -> None:
-        pointer = self.copies_dir / "champion.json"
-        tmp = pointer.with_suffix(f".{uuid.uuid4().hex}.tmp")
-        tmp.write_text(json.dumps({"name": self.name, "version": version, "run_id": run_id}))
-        tmp.replace(pointer)
+        pointer = {"name": self.name, "version": version, "run_id": run_id}
+        write_json_atomic(self.copies_dir / "champion.json", pointer)
 
     def _load_local_copy(self) -> LoadedModel | None:
         pointer = self.copies_dir / "champion.json"

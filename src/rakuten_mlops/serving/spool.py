@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import uuid
@@ -11,6 +10,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from rakuten_mlops.infra import lock_handle
 
 Record = tuple[str, dict[str, Any]]  # (table name, row)
 
@@ -47,7 +48,7 @@ class Spool:
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         while True:
             with self.path.open("a", encoding="utf-8") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
+                lock_handle(fh)
                 if os.fstat(fh.fileno()).st_nlink == 0:  # replayed and deleted while we waited
                     continue
                 fh.write("\n".join(lines) + "\n")
@@ -73,9 +74,7 @@ class Spool:
             yield None
             return
         with fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            if not lock_handle(fh, wait=False):
                 yield None
                 return
             if os.fstat(fh.fileno()).st_nlink == 0:

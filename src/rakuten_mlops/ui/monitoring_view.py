@@ -16,7 +16,8 @@ import pandas as pd
 from sklearn.metrics import f1_score
 
 from rakuten_mlops.config import Settings
-from rakuten_mlops.monitoring.store import MonitoringDir, read_json_or_none, read_jsonl
+from rakuten_mlops.infra import read_json_or_none, read_jsonl
+from rakuten_mlops.monitoring.store import MonitoringDir
 
 
 def monitoring_dir(settings: Settings) -> MonitoringDir:
