@@ -223,10 +223,6 @@ class Settings(BaseSettings):
     def cache_dir(self) -> Path:
         return self.home / "cache"
 
-    @property
-    def runs_dir(self) -> Path:
-        return self.home / "runs"
-
     def resolve_params(self) -> Params:
         """Params from `params_path`, else ``./params.yaml`` when present, else defaults."""
         if self.params_path is not None:

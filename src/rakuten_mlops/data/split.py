@@ -75,8 +75,3 @@ def frame_hash(frame: pd.DataFrame) -> str:
     h.update(",".join(map(str, frame.columns)).encode())
     h.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
     return h.hexdigest()[:16]
-
-
-def class_balance(frame: pd.DataFrame) -> np.ndarray:
-    """Share of each class present in `frame`, sorted by code."""
-    return frame[LABEL].value_counts(normalize=True).sort_index().to_numpy()

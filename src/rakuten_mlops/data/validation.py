@@ -21,16 +21,6 @@ UNKNOWN_CODE = "unknown_code"
 DUPLICATED_PRODUCTID = "duplicated_productid"
 MISSING_IMAGE = "missing_image"
 UNDECODABLE_IMAGE = "undecodable_image"
-REASONS = (
-    EMPTY_DESIGNATION,
-    NON_INTEGER_PRODUCTID,
-    NON_INTEGER_IMAGEID,
-    MISSING_LABEL,
-    UNKNOWN_CODE,
-    DUPLICATED_PRODUCTID,
-    MISSING_IMAGE,
-    UNDECODABLE_IMAGE,
-)
 
 
 @dataclass(frozen=True)

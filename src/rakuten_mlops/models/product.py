@@ -18,8 +18,6 @@ from rakuten_mlops.models.fusion import FusionClassifier
 from rakuten_mlops.models.image import ImageClassifier, align_proba
 from rakuten_mlops.models.text import TextClassifier
 
-OUTPUT_COLUMNS = ("prdtypecode", "category", "probability", "top_k", "modalities")
-
 
 @dataclass
 class Probabilities:

@@ -18,7 +18,6 @@ from rakuten_mlops.models.product import ProductClassifier
 MODEL_ARTIFACT = "product_classifier.joblib"
 # Logged as the model's code (see pyfunc_code.py): a path, never imported here.
 MODEL_CODE_PATH = Path(__file__).with_name("pyfunc_code.py")
-INPUT_COLUMNS = ("designation", "description", "image")
 
 
 def _as_bytes(value: Any) -> bytes | None:

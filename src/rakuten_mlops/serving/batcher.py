@@ -51,7 +51,6 @@ class MicroBatcher(Generic[M]):
         self._task: asyncio.Task[None] | None = None
         self.parallel = parallel
         self._executor = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="predict")
-        self.batches = 0
 
     async def start(self) -> None:
         """Start the batching loop on the running event loop."""
@@ -130,7 +129,6 @@ class MicroBatcher(Generic[M]):
             return
         loop = asyncio.get_running_loop()
         rows = [row for job in jobs for row in job.rows]
-        self.batches += 1
         try:
             out = await loop.run_in_executor(self._executor, self.predict_fn, model, rows)
         except Exception:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -49,12 +49,6 @@ async def get_settings_dep(state: StateDep) -> Settings:
     return state.settings
 
 
-def get_db(state: StateDep) -> Iterator[Session]:
-    """A session per request, committed when the route returns."""
-    with state.sessions() as session, session.begin():
-        yield session
-
-
 async def get_holder(state: StateDep) -> ModelHolder:
     return state.holder
 
@@ -64,7 +58,6 @@ async def get_prediction_log(state: StateDep) -> PredictionLog:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SessionDep = Annotated[Session, Depends(get_db)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 PredictionLogDep = Annotated[PredictionLog, Depends(get_prediction_log)]
 

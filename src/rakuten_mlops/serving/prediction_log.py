@@ -69,9 +69,7 @@ class PredictionLog:
         self._thread: threading.Thread | None = None
         self._statements = {name: _insert_ignoring_duplicates(engine, t) for name, t in TABLES.items()}
         self.schema_ready = False
-        self.written = 0
-        self.spilled = 0
-        self.failures = 0
+        self.spilled = 0  # records moved to the disk spool
         self.db_ok = True
 
     def pending(self) -> int:
@@ -165,7 +163,6 @@ class PredictionLog:
                     if grouped.get(table):
                         conn.execute(self._statements[table], grouped[table])
         except SQLAlchemyError as exc:
-            self.failures += 1
             if self.db_ok:
                 log.warning("prediction log: database write failed, buffering (%s)", exc.__class__.__name__)
             self.db_ok = False
@@ -173,7 +170,6 @@ class PredictionLog:
         if not self.db_ok:
             log.info("prediction log: database is back")
         self.db_ok = True
-        self.written += len(records)
         return True
 
     def _spill(self, n: int) -> int:

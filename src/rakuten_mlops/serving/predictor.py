@@ -8,8 +8,6 @@ import pandas as pd
 
 from rakuten_mlops.categories import category_name, is_known_code
 
-INPUT_COLUMNS = ("designation", "description", "image")
-
 
 def _top_k(value: Any) -> list[dict[str, Any]]:
     items = list(value) if value is not None else []
