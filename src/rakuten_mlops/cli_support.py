@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import linecache
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from rakuten_mlops.errors import RakutenError
 from rakuten_mlops.pipelines.progress import Advance
 
 console = Console()
@@ -26,23 +28,42 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    from rakuten_mlops.config import ConfigError
-    from rakuten_mlops.data.schema import LayoutError
-    from rakuten_mlops.features.images import MissingExtraError
-    from rakuten_mlops.training.registry import RegistryError
+def _raised_here(exc: BaseException) -> bool:
+    """Whether `exc` comes from a `raise` statement of this package, not from a library or a builtin."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    module = str(tb.tb_frame.f_globals.get("__name__", ""))
+    line = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno).strip()
+    return module.startswith("rakuten_mlops.") and line.startswith("raise ")
 
-    return (ConfigError, LayoutError, MissingExtraError, RegistryError, FileNotFoundError, ValueError)
+
+def _is_user_error(exc: BaseException) -> bool:
+    """Whether `exc` is reported as one message rather than a traceback.
+
+    Yes for the project's own errors (`RakutenError`), invalid settings (pydantic), a path that
+    does not exist, and a `ValueError` raised on purpose by project code that does not use
+    `RakutenError` yet. A `ValueError` from inside pandas or scikit-learn is a bug: traceback.
+    """
+    from pydantic import ValidationError
+
+    if isinstance(exc, RakutenError | ValidationError | FileNotFoundError):
+        return True
+    return isinstance(exc, ValueError) and _raised_here(exc)
 
 
 def friendly_errors(func: F) -> F:
-    """Print known errors as one clear message and exit with code 2 instead of a traceback."""
+    """Print a user error as one clear message and exit with code 2; a bug keeps its traceback."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except _known_errors() as exc:
+        except Exception as exc:
+            if not _is_user_error(exc):
+                raise
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
             raise typer.Exit(code=2) from None
 

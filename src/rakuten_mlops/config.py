@@ -18,6 +18,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rakuten_mlops.errors import RakutenError
+
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "placeholder", "CHANGE_ME"}
 
 
@@ -126,7 +128,7 @@ class Params(_Strict):
         return out
 
 
-class ConfigError(ValueError):
+class ConfigError(RakutenError, ValueError):
     """A configuration file is missing or invalid."""
 
 

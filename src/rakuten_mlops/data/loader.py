@@ -20,6 +20,7 @@ from rakuten_mlops.data.schema import (
     LayoutError,
     image_filename,
 )
+from rakuten_mlops.errors import InvalidInputError
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def load_dataset(data_dir: str | Path, *, split: str = "train") -> RawDataset:
         frame = read_listings(root / X_TEST)
         images = root / TEST_IMAGES_DIR
     else:
-        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+        raise InvalidInputError(f"split must be 'train' or 'test', not {split!r}")
     images_dir = images if images.is_dir() and any(images.iterdir()) else None
     return RawDataset(attach_image_paths(frame, images_dir), root, images_dir)
 

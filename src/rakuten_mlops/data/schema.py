@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rakuten_mlops.errors import RakutenError
+
 X_TRAIN = "X_train_update.csv"
 Y_TRAIN = "Y_train_CVw08PX.csv"
 X_TEST = "X_test_update.csv"
@@ -29,7 +31,7 @@ def image_filename(imageid: int, productid: int) -> str:
     return f"image_{int(imageid)}_product_{int(productid)}.jpg"
 
 
-class LayoutError(ValueError):
+class LayoutError(RakutenError, ValueError):
     """A data folder or file does not follow the challenge layout."""
 
     def __init__(self, message: str, *, path: Path | str | None = None) -> None:

@@ -17,6 +17,7 @@ from PIL import Image, ImageEnhance
 from sklearn.model_selection import train_test_split
 
 from rakuten_mlops.data.schema import LABEL
+from rakuten_mlops.errors import InvalidInputError
 from rakuten_mlops.monitoring.params import InjectedDriftParams
 
 TEXT_KINDS = ("class_mix", "empty_description", "language")
@@ -68,28 +69,28 @@ def parse_drift_spec(
         try:
             batches = [int(b) for b in re.split(r"[,\s]+", batches_text.strip()) if b]
         except ValueError:
-            raise ValueError(
+            raise InvalidInputError(
                 f"drift spec {part!r}: batch numbers must be integers (e.g. '3:class_mix')"
             ) from None
         if not batches:
-            raise ValueError(f"drift spec {part!r} names no batch")
+            raise InvalidInputError(f"drift spec {part!r} names no batch")
         kinds = []
         for item in [k.strip() for k in kinds_text.split("+") if k.strip()] or list(default_kinds):
             name, _, value = item.partition("=")
             name = name.strip()
             if name not in KINDS:
-                raise ValueError(f"unknown drift kind {name!r}; kinds: {', '.join(KINDS)}")
+                raise InvalidInputError(f"unknown drift kind {name!r}; kinds: {', '.join(KINDS)}")
             default = float(getattr(strengths, _STRENGTH_FIELD[name]))
             try:
                 strength = float(value) if value else default
             except ValueError:
-                raise ValueError(f"drift spec {item!r}: the value must be a number") from None
+                raise InvalidInputError(f"drift spec {item!r}: the value must be a number") from None
             if not 0 < strength <= 1 or (name in (*IMAGE_KINDS, "class_mix") and strength >= 1):
-                raise ValueError(f"drift spec {item!r}: the value must be in (0, 1)")
+                raise InvalidInputError(f"drift spec {item!r}: the value must be in (0, 1)")
             kinds.append(DriftKind(name, strength))
         for b in batches:
             if not 1 <= b <= n_batches:
-                raise ValueError(f"drift spec names batch {b}, but there are {n_batches} batches")
+                raise InvalidInputError(f"drift spec names batch {b}, but there are {n_batches} batches")
             out.setdefault(b, []).extend(kinds)
     return out
 
@@ -97,10 +98,10 @@ def parse_drift_spec(
 def cut_stream(frame: pd.DataFrame, n_batches: int, initial_fraction: float, seed: int) -> StreamCut:
     """An initial pool (stratified by label when possible) and `n_batches` disjoint, shuffled batches."""
     if n_batches < 1:
-        raise ValueError("n_batches must be at least 1")
+        raise InvalidInputError("n_batches must be at least 1")
     n_rest = len(frame) - round(len(frame) * initial_fraction)
     if n_rest < n_batches:
-        raise ValueError(f"{len(frame)} rows cannot make {n_batches} batches after the initial pool")
+        raise InvalidInputError(f"{len(frame)} rows cannot make {n_batches} batches after the initial pool")
     labels = frame[LABEL].astype(str) if LABEL in frame.columns else None
     stratify = labels if labels is not None and labels.value_counts().min() >= 2 else None
     try:
@@ -164,7 +165,7 @@ def apply_text_drift(
             boosted = out[LABEL].astype(str).isin(codes)
             n_boost = int(boosted.sum())
             if n_boost == 0:
-                raise ValueError(f"class_mix drift: the batch holds none of the codes {sorted(codes)}")
+                raise InvalidInputError(f"class_mix drift: the batch holds none of the codes {sorted(codes)}")
             keep_others = min(int((~boosted).sum()), round(n_boost * (1 - kind.strength) / kind.strength))
             others = out.index[~boosted]
             kept = rng.choice(others.to_numpy(), size=keep_others, replace=False)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from rakuten_mlops.errors import RakutenError
 from rakuten_mlops.infra import replacing
 
 EMBEDDING_DIM = {"efficientnet_lite0": 1280}
@@ -20,7 +21,7 @@ _STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 MAX_PIXELS = 40_000_000
 
 
-class MissingExtraError(RuntimeError):
+class MissingExtraError(RakutenError, RuntimeError):
     """An optional dependency group is not installed."""
 
 

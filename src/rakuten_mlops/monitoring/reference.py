@@ -15,6 +15,7 @@ import pandas as pd
 
 from rakuten_mlops.config import Settings
 from rakuten_mlops.data.split import PARTS
+from rakuten_mlops.errors import MissingInputError
 from rakuten_mlops.infra import read_json_or_none, write_json_atomic
 from rakuten_mlops.monitoring.store import MonitoringDir
 
@@ -101,7 +102,7 @@ def load_reference(settings: Settings, max_rows: int, seed: int) -> Reference:
         return Reference(
             sample, clean["productid"], f"streams initial pool ({initial}; no champion data)", version
         )
-    raise FileNotFoundError(
+    raise MissingInputError(
         "no drift reference: train a model first (`rakuten-mlops pipeline run`) or pass --reference"
     )
 

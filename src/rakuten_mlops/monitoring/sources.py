@@ -16,6 +16,7 @@ import pandas as pd
 
 from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.schema import LABEL, X_TEST, X_TRAIN
+from rakuten_mlops.errors import MissingInputError
 from rakuten_mlops.monitoring.params import monitoring_params
 from rakuten_mlops.monitoring.reference import PART, champion_version, load_reference
 
@@ -47,7 +48,7 @@ def load_source(
         n = int(text.split(":", 1)[1]) if ":" in text else window
         rows = read_recent_predictions(settings.app_database_url, n)
         if rows.empty:
-            raise FileNotFoundError("no logged predictions in the app database yet")
+            raise MissingInputError("no logged predictions in the app database yet")
         return rows, {
             "source": f"last {len(rows)} logged predictions",
             "rows": len(rows),
@@ -64,7 +65,7 @@ def load_source(
     elif path.suffix == ".csv" and path.is_file():
         frame = load_listings_file(path).frame
     else:
-        raise FileNotFoundError(f"{path}: expected a data folder, a .parquet or an X_*.csv file")
+        raise MissingInputError(f"{path}: expected a data folder, a .parquet or an X_*.csv file")
     return frame, {
         "source": str(path.resolve()),
         "rows": len(frame),

@@ -18,13 +18,14 @@ from typing import Any
 import httpx
 
 from rakuten_mlops.config import Settings
+from rakuten_mlops.errors import RakutenError
 from rakuten_mlops.infra import write_json_atomic
 
 CONNECTION_ID = "rakuten_api"
 TOKEN_ENV = "RAKUTEN_API_TOKEN"
 
 
-class ApiError(RuntimeError):
+class ApiError(RakutenError, RuntimeError):
     """The API answered with an error, or cannot be reached."""
 
 

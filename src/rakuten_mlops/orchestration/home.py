@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rakuten_mlops.config import Settings
+from rakuten_mlops.errors import MissingInputError
 
 DAGS_SUBDIR = Path("airflow") / "dags"
 
@@ -57,7 +58,7 @@ def find_dags_folder(start: Path | None = None) -> Path:
     for path in candidates:
         if (path / "rakuten_training.py").is_file():
             return path
-    raise FileNotFoundError(
+    raise MissingInputError(
         f"no {DAGS_SUBDIR}/ with the rakuten DAGs under {here} or its parents: pass --dags-folder"
     )
 
@@ -138,7 +139,7 @@ def init_airflow_home(
     home = AirflowHome.of(settings)
     dags = (dags_folder or find_dags_folder()).resolve()
     if not (dags / "rakuten_training.py").is_file():
-        raise FileNotFoundError(f"{dags} does not hold the rakuten DAG files")
+        raise MissingInputError(f"{dags} does not hold the rakuten DAG files")
     if params_path is None and settings.params_path is not None:
         params_path = settings.params_path
     if params_path is None and (dags.parents[1] / "params.yaml").is_file():

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rakuten_mlops.config import Settings
+from rakuten_mlops.errors import InvalidInputError, MissingInputError
 from rakuten_mlops.infra import exclusive_lock, write_json_atomic
 from rakuten_mlops.orchestration.runtime import Lookup, RunConfig, airflow_variable, jsonable, resolve
 
@@ -50,10 +51,12 @@ def _training_data(cfg: RunConfig, source: DataSource) -> Path:
 
         pending = read_state(cfg.streams_dir).get("pending")
         if pending:
-            raise ValueError(f"ingestion of {pending} did not finish: rerun the stream's ingest task first")
+            raise InvalidInputError(
+                f"ingestion of {pending} did not finish: rerun the stream's ingest task first"
+            )
         return cfg.pool_dir
     if not cfg.data_dir.is_dir():
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"no data folder at {cfg.data_dir}: set the DAG param data_dir or the Variable rakuten_data_dir, "
             f"or write the sample there (rakuten-mlops data sample --out {cfg.data_dir})"
         )
@@ -67,7 +70,7 @@ def ingest_batch(conf: Mapping[str, Any], run_id: str, variable: Lookup = airflo
 
     cfg = resolve(conf, variable)
     if not (cfg.streams_dir / "streams.json").is_file():
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"no streams at {cfg.streams_dir}: set the DAG param streams_dir or the Variable "
             f"rakuten_streams_dir, or cut them (rakuten-mlops streams make --out {cfg.streams_dir})"
         )
@@ -154,7 +157,7 @@ def traffic(conf: Mapping[str, Any], connection: Any | None, run_id: str) -> dic
     settings = Settings()
     target = resolve_target(connection, settings)
     if target is None:
-        raise ValueError("no API configured: add the connection rakuten_api or set RAKUTEN_API_URL")
+        raise InvalidInputError("no API configured: add the connection rakuten_api or set RAKUTEN_API_URL")
     data_dir = Path(str(conf["data_dir"])).expanduser() if conf.get("data_dir") else None
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     report = send_traffic(

@@ -12,6 +12,7 @@ from rakuten_mlops.data.loader import load_dataset
 from rakuten_mlops.data.schema import IMAGE_PATH, LABEL
 from rakuten_mlops.data.split import PARTS, frame_hash, stratified_split
 from rakuten_mlops.data.validation import validate
+from rakuten_mlops.errors import InvalidInputError
 from rakuten_mlops.pipelines.layout import WorkDir, read_frame, write_json
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
 
@@ -49,7 +50,7 @@ def ingest(data_dir: str | Path, work: WorkDir, progress: Progress | None = None
     if summary["rejected"]:
         progress.log(f"{summary['rejected']} rows rejected; see {work.rejects_path}")
     if len(clean) == 0:
-        raise ValueError(f"no valid rows in {data_dir}; reasons are in {work.rejects_path}")
+        raise InvalidInputError(f"no valid rows in {data_dir}; reasons are in {work.rejects_path}")
     write_json(work.ingest / "summary.json", summary)
     return summary
 
@@ -60,7 +61,7 @@ def split(work: WorkDir, params: Params) -> dict[str, Any]:
     too_small = clean[LABEL].value_counts()
     too_small = too_small[too_small < 2]
     if len(too_small):
-        raise ValueError(
+        raise InvalidInputError(
             f"classes {sorted(too_small.index.tolist())} have fewer than 2 valid rows: "
             "add data for them or remove them before training"
         )

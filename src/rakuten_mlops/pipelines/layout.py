@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from rakuten_mlops.errors import MissingInputError
 from rakuten_mlops.infra import write_json_atomic
 
 
@@ -63,11 +64,11 @@ def write_json(path: Path, data: Any) -> Path:
 
 def read_json(path: Path, step_hint: str) -> Any:
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run the `{step_hint}` step first")
+        raise MissingInputError(f"{path} is missing: run the `{step_hint}` step first")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
 def read_frame(path: Path, step_hint: str) -> pd.DataFrame:
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run the `{step_hint}` step first")
+        raise MissingInputError(f"{path} is missing: run the `{step_hint}` step first")
     return pd.read_parquet(path)

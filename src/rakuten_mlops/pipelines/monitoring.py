@@ -18,6 +18,7 @@ from typing import Any
 
 from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.schema import IMAGE_PATH
+from rakuten_mlops.errors import InvalidInputError
 from rakuten_mlops.infra import append_jsonl, read_json_or_none, read_jsonl, write_json_atomic
 from rakuten_mlops.monitoring.decision import decide
 from rakuten_mlops.monitoring.drift import compute_drift
@@ -196,7 +197,7 @@ def retrain(
     root = Path(streams_dir) if streams_dir is not None else default_streams_dir(settings)
     state = read_state(root)
     if state.get("pending"):
-        raise ValueError(
+        raise InvalidInputError(
             f"ingestion of {state['pending']} did not finish: run `rakuten-mlops streams next` again"
         )
     summary = run_pipeline(root / "pool", settings, params, progress=progress or NullProgress())

@@ -10,6 +10,7 @@ import pandas as pd
 from rakuten_mlops.config import Settings
 from rakuten_mlops.data.loader import load_listings_file
 from rakuten_mlops.data.validation import EMPTY_DESIGNATION, validate
+from rakuten_mlops.errors import MissingInputError
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
 from rakuten_mlops.training.registry import CHAMPION, configure_mlflow
 
@@ -47,7 +48,7 @@ def predict_file(
     try:
         model = load_product_classifier(uri)
     except MlflowException as exc:
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"cannot load model {uri}: {exc}. Train one with `rakuten-mlops pipeline run`"
         ) from exc
     advance = progress.task("predicting", total=len(keep))

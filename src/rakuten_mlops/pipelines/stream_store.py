@@ -25,6 +25,7 @@ from rakuten_mlops.data.schema import IMAGE_PATH, LABEL, TRAIN_IMAGES_DIR, X_COL
 from rakuten_mlops.data.split import frame_hash
 from rakuten_mlops.data.streams import transform_image
 from rakuten_mlops.data.validation import validate
+from rakuten_mlops.errors import MissingInputError
 from rakuten_mlops.infra import exclusive_lock, replacing, write_json_atomic
 
 MANIFEST = "streams.json"
@@ -35,7 +36,7 @@ def read_state(root: Path) -> dict[str, Any]:
     """``state.json``: ingested batches, the current and any unfinished one, data versions."""
     path = Path(root) / STATE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run `rakuten-mlops streams make` first")
+        raise MissingInputError(f"{path} is missing: run `rakuten-mlops streams make` first")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -50,7 +51,7 @@ def read_manifest(root: Path) -> dict[str, Any]:
     """``streams.json``: what `streams make` wrote (source, seed, batches)."""
     path = root / MANIFEST
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run `rakuten-mlops streams make --out {root}` first")
+        raise MissingInputError(f"{path} is missing: run `rakuten-mlops streams make --out {root}` first")
     return json.loads(path.read_text(encoding="utf-8"))
 
 

@@ -33,6 +33,7 @@ from rakuten_mlops.data.loader import load_dataset
 from rakuten_mlops.data.schema import IMAGE_PATH, LABEL, REASON, TRAIN_IMAGES_DIR
 from rakuten_mlops.data.streams import apply_text_drift, cut_stream, parse_drift_spec
 from rakuten_mlops.data.validation import DUPLICATED_PRODUCTID, validate
+from rakuten_mlops.errors import InvalidInputError, MissingInputError
 from rakuten_mlops.monitoring.params import streams_params
 from rakuten_mlops.pipelines.layout import write_json
 from rakuten_mlops.pipelines.stream_store import (
@@ -72,7 +73,7 @@ def make_streams(
     sp = streams_params(params)
     out = Path(out_dir)
     if (out / MANIFEST).exists() or (out / STATE).exists():
-        raise ValueError(f"{out} already holds streams: delete it or choose another --out")
+        raise InvalidInputError(f"{out} already holds streams: delete it or choose another --out")
     plan = parse_drift_spec(drift, n_batches, sp.default_drift, sp.drift)  # fail before writing anything
     raw = load_dataset(data_dir)
     cut = cut_stream(raw.frame, n_batches, sp.initial_fraction, params.seed)
@@ -181,7 +182,7 @@ def current_batch_dir(streams_dir: str | Path) -> Path:
     root = Path(streams_dir)
     current = read_state(root)["current"]
     if current is None:
-        raise FileNotFoundError(f"no batch of {root} is ingested yet: run `rakuten-mlops streams next`")
+        raise MissingInputError(f"no batch of {root} is ingested yet: run `rakuten-mlops streams next`")
     return root / "batches" / current
 
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import httpx
 import numpy as np
 
+from rakuten_mlops.errors import InvalidInputError
 from rakuten_mlops.serving.http_client import Connection, HttpError
 
 Mode = Literal["api", "mlflow"]
@@ -68,7 +69,7 @@ def load_listings(
 def build_payloads(listings: list[dict[str, Any]], batch_size: int, mode: Mode) -> list[bytes]:
     """Request bodies, encoded once so the generator spends its time sending, not serialising."""
     if not listings:
-        raise ValueError("no listings to send")
+        raise InvalidInputError("no listings to send")
     cycle = itertools.cycle(listings)
     n_payloads = max(1, min(len(listings) // batch_size, 500))
     payloads = []

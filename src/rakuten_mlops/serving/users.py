@@ -7,6 +7,7 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from rakuten_mlops.errors import RakutenError
 from rakuten_mlops.serving.db import ROLES, User
 from rakuten_mlops.serving.security import hash_password, verify_password
 
@@ -14,7 +15,7 @@ USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
 MIN_PASSWORD_CHARS = 12
 
 
-class UserError(ValueError):
+class UserError(RakutenError, ValueError):
     """A user cannot be created or changed as asked."""
 
     status_code = 422

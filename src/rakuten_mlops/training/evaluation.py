@@ -9,13 +9,14 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from rakuten_mlops.categories import category_name
+from rakuten_mlops.errors import InvalidInputError
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     """Weighted F1 (the challenge metric), macro F1, accuracy and per-class scores."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if len(y_true) == 0:
-        raise ValueError("cannot evaluate on an empty set")
+        raise InvalidInputError("cannot evaluate on an empty set")
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     return {
         "weighted_f1": float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),

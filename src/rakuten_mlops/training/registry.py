@@ -11,11 +11,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from rakuten_mlops.config import Settings
+from rakuten_mlops.errors import RakutenError
 
 CHAMPION = "champion"
 
 
-class RegistryError(RuntimeError):
+class RegistryError(RakutenError, RuntimeError):
     """A registry operation cannot be done (unknown version, nothing to roll back to, ...)."""
 
 
