@@ -7,7 +7,17 @@ from pathlib import Path
 
 from rakuten_mlops.config import Params, Settings
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "rakuten"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared" / "rakuten"
+
+
+def constraint_pin(package: str) -> str:
+    """The version constraints.txt pins `package` to."""
+    for line in (REPO_ROOT / "constraints.txt").read_text().splitlines():
+        name, sep, version = line.split("#")[0].strip().partition("==")
+        if sep and name.lower() == package.lower():
+            return version.strip()
+    raise AssertionError(f"constraints.txt pins no version of {package}")
 
 
 def make_settings(home: Path, **kwargs: object) -> Settings:

@@ -16,6 +16,8 @@ import pytest
 import yaml
 from deploycheck import DEPLOY_DIR, REPO_ROOT, compose, secrets
 
+from tests.helpers import constraint_pin
+
 ENV_REFERENCE_RE = re.compile(r"(?<!\$)\$\{([A-Z][A-Z0-9_]*)(?::?[-?][^}]*)?\}")
 
 
@@ -35,7 +37,7 @@ def test_the_whole_system_is_there(data: dict[str, Any]) -> None:
     }  # fmt: skip
     images = {name: s["image"] for name, s in data["services"].items()}
     assert images["postgres"].startswith("postgres:16.")
-    assert images["mlflow"].endswith(":3.17.2")
+    assert images["mlflow"].endswith(f":{constraint_pin('mlflow')}")
 
 
 def test_mlflow_server_runs_on_postgres_with_proxied_artifacts(data: dict[str, Any]) -> None:
