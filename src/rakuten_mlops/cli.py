@@ -133,6 +133,17 @@ def _print_run(summary: dict[str, Any]) -> None:
     console.print(
         f"rows: {ing['accepted']} accepted, {ing['rejected']} rejected; splits: {summary['split']['sizes']}"
     )
+    choice = summary["train"].get("text_model")
+    if choice:
+        cv = ", ".join(f"{n} {c['cv_weighted_f1']:.4f}" for n, c in choice["candidates"].items())
+        console.print(f"text model: [bold]{choice['chosen']}[/] (cross-validated weighted F1 on train: {cv})")
+    refit = summary["refit"]
+    learned = " + ".join(refit["parts"])
+    console.print(
+        f"registered model learned from {refit['rows']} rows ({learned}); "
+        f"gold weighted F1 {refit['gold_weighted_f1']:.4f}"
+        + ("" if refit["enabled"] else " (refit off: split.refit is false)")
+    )
     reg, pro = summary["register"], summary["promote"]
     verdict = "[green]PROMOTED to champion[/]" if pro["promote"] else "[yellow]not promoted[/]"
     console.print(f"model version {reg['version']}: {verdict}")
@@ -150,7 +161,7 @@ def pipeline_run(
         Path | None, typer.Option(help="where step outputs go (default <home>/pipeline)")
     ] = None,
 ) -> None:
-    """Ingest → validate → split → train → evaluate → register → promote, with a summary."""
+    """Ingest → validate → split → train → evaluate → refit → register → promote, with a summary."""
     from rakuten_mlops.pipelines.layout import WorkDir
     from rakuten_mlops.pipelines.training import default_work_dir, run_pipeline
 
@@ -169,7 +180,7 @@ def pipeline_step(
         str,
         typer.Argument(
             help="ingest | split | embed | train (or train_text, train_image, fuse) | evaluate | "
-            "register | promote"
+            "refit | register | promote"
         ),
     ],
     work_dir: Annotated[

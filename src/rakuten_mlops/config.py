@@ -31,10 +31,25 @@ class SplitParams(_Strict):
     gold_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
+    refit: bool = Field(
+        True,
+        description="after evaluation, refit the registered model on train + val + test (never gold)",
+    )
+
+
+# Text model candidates, simplest first (see rakuten_mlops.models.text).
+TEXT_CANDIDATES = ("svm", "svm_balanced", "stack")
 
 
 class TextParams(_Strict):
-    """Text model settings; defaults chosen on en17k by ``benchmarks/text_quality.py``."""
+    """Text model settings; defaults chosen on en17k and head499 (see ``benchmarks/``)."""
+
+    model: Literal["auto", "svm", "svm_balanced", "stack"] = Field(
+        "auto", description="auto: the candidate with the best cross-validated weighted F1"
+    )
+    selection_margin: float = Field(
+        0.002, ge=0, le=0.1, description="a more complex candidate must beat a simpler one by more"
+    )
 
     word_ngram_max: int = Field(2, ge=1, le=3)
     char_analyzer: Literal["char_wb", "char"] = Field("char_wb", description="char_wb: n-grams inside words")
@@ -44,17 +59,20 @@ class TextParams(_Strict):
     max_features: int | None = Field(None, ge=1000, description="per vectorizer")
     sublinear_tf: bool = True
     strip_accents: bool = Field(True, description="French sellers write accents inconsistently")
+    title_max_chars: int | None = Field(
+        120, ge=20, description="cut titles to this many characters for the title blocks (null: whole)"
+    )
     word_weight: float = Field(1.0, gt=0, description="scale of the title word block against title chars")
     description_weight: float = Field(
-        1.0, ge=0, description="scale of the description's own word block; 0 leaves descriptions out"
+        1.0, ge=0, description="scale of the title + description blocks; 0 leaves descriptions out"
     )
     C: float = Field(0.25, gt=0, description="inverse regularisation of the linear SVM")
     class_weight: Literal["balanced"] | None = None
     nb_alpha: float | None = Field(
         0.3, gt=0, description="complement naive Bayes blended in by the stacker; null leaves it out"
     )
-    calibration_cv: int = Field(3, ge=2, description="folds for out-of-fold scores")
-    calibration_C: float = Field(1.0, gt=0, description="inverse regularisation of the stacker/calibrator")
+    calibration_cv: int = Field(3, ge=2, description="folds for out-of-fold scores and model selection")
+    calibration_C: float = Field(1.0, gt=0, description="inverse regularisation of the stacker")
 
     @model_validator(mode="after")
     def _char_range(self) -> TextParams:

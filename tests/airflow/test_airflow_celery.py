@@ -192,7 +192,7 @@ def test_training_dag_runs_on_a_celery_worker_and_registers_a_model(
     assert run["state"] == "success", (run["tasks"], worker_finished(celery_airflow.logs, 0)[1][-4000:])
     assert task_states(run) == {"success"}
     finished, _ = worker_finished(celery_airflow.logs, expected=len(run["tasks"]))
-    assert finished == len(run["tasks"]) == 10  # every task ran on the Celery worker
+    assert finished == len(run["tasks"]) == 11  # every task ran on the Celery worker
     settings = make_settings(celery_airflow.home)
     versions = client(settings).search_model_versions(f"name='{settings.model_name}'")
     assert [str(v.version) for v in versions] == [run["xcom"]["register"]["version"]] == ["1"]

@@ -19,7 +19,8 @@ TRAINING_UPSTREAM = {
     "train_image": ["embed"],
     "fuse": ["train_image", "train_text"],
     "evaluate": ["fuse"],
-    "register": ["evaluate"],
+    "refit": ["evaluate"],
+    "register": ["refit"],
     "promote": ["register"],
     "reload_model": ["promote"],
 }

@@ -90,11 +90,64 @@ def test_the_description_is_read_when_the_title_says_little(model: TextClassifie
     assert model.predict(listing)[0] == POOL
 
 
-def test_titles_only_data_trains_without_a_description_block(train) -> None:
-    titles_only = train.assign(description="")  # like en17k: everything in the title
+def test_short_titles_only_data_trains_without_the_joined_blocks(train) -> None:
+    titles_only = train.assign(description="")
     fitted = TextClassifier(TextParams(calibration_cv=2)).fit(titles_only, titles_only["prdtypecode"])
-    assert "description" not in fitted.vectorizers_
+    assert set(fitted.vectorizers_) == {"word", "char"}  # the joined blocks would repeat them
     np.testing.assert_allclose(fitted.predict_proba(train.head(3)).sum(axis=1), 1.0, rtol=1e-9)
+
+
+def test_long_designations_keep_a_short_title_block_and_the_whole_text(train) -> None:
+    """Exports that put the description into `designation` (like en17k)."""
+    joined = train.assign(designation=train["designation"] + " " + train["description"], description="")
+    params = TextParams(calibration_cv=2, title_max_chars=40)
+    fitted = TextClassifier(params).fit(joined, joined["prdtypecode"])
+    assert set(fitted.vectorizers_) == {"word", "char", "text_word", "text_char"}
+    texts = fitted._texts(joined.head(50))
+    assert max(map(len, texts["char"])) <= 40 < max(map(len, texts["text_char"]))
+
+
+def test_selection_records_every_candidate_and_picks_the_best(model: TextClassifier, train) -> None:
+    selection = model.selection_
+    assert set(selection["candidates"]) == {"svm", "svm_balanced", "stack"}
+    assert selection["rows"] == len(train) and selection["folds"] == 3
+    means = {n: c["cv_weighted_f1"] for n, c in selection["candidates"].items()}
+    assert model.chosen_ == selection["chosen"]
+    assert means[model.chosen_] >= max(means.values()) - TextParams().selection_margin - 1e-4
+    assert all(len(c["folds"]) == 3 for c in selection["candidates"].values())
+
+
+def test_the_plain_svm_is_chosen_where_the_stack_loses() -> None:
+    # 8 rows per class: the stacker (27 classes x 54 meta-features) has too little to learn from.
+    small = generate_listings(8, seed=1)
+    fitted = TextClassifier(random_state=0).fit(small, small["prdtypecode"])
+    scores = {n: c["cv_weighted_f1"] for n, c in fitted.selection_["candidates"].items()}
+    assert scores["stack"] < max(scores["svm"], scores["svm_balanced"])
+    assert fitted.chosen_ in ("svm", "svm_balanced")
+    assert not hasattr(fitted, "stacker_") and "nb" not in fitted.members_
+    np.testing.assert_allclose(fitted.oof_proba_.sum(axis=1), 1.0, rtol=1e-9)
+
+
+def test_the_stack_is_chosen_where_it_wins(train) -> None:
+    # An SVM regularised to near-constant scores: naive Bayes carries the signal, and only the
+    # stack can use it.
+    fitted = TextClassifier(TextParams(C=1e-3), random_state=0).fit(train, train["prdtypecode"])
+    scores = {n: c["cv_weighted_f1"] for n, c in fitted.selection_["candidates"].items()}
+    assert fitted.chosen_ == "stack"
+    assert scores["stack"] > max(scores["svm"], scores["svm_balanced"]) + 0.05
+    assert set(fitted.members_) == {"svm", "nb"}
+
+
+def test_a_fixed_model_skips_selection(train) -> None:
+    params = TextParams(model="svm_balanced", calibration_cv=2)
+    fitted = TextClassifier(params).fit(train, train["prdtypecode"])
+    assert fitted.chosen_ == "svm_balanced" and list(fitted.selection_["candidates"]) == ["svm_balanced"]
+    proba = fitted.predict_proba(train.head(5))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-9)
+    # the temperature calibrates without moving a decision
+    svm = fitted.members_["svm_balanced"]
+    x = fitted.transform(train.head(50))
+    np.testing.assert_array_equal(fitted.predict(train.head(50)), svm.predict(x))
 
 
 def test_missing_or_empty_description_is_accepted(model: TextClassifier) -> None:
@@ -116,7 +169,7 @@ def test_pickle_round_trip_gives_identical_probabilities(model: TextClassifier, 
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"nb_alpha": None, "description_weight": 0.0},  # SVM + calibrator only
+        {"nb_alpha": None, "description_weight": 0.0},  # no stack candidate, title blocks only
         {"char_analyzer": "char", "class_weight": "balanced", "word_ngram_max": 1},
     ],
 )

@@ -1,34 +1,53 @@
-"""Text model: TF-IDF n-grams → linear SVM and complement naive Bayes, stacked and calibrated.
+"""Text model: TF-IDF n-grams → the linear model that cross-validation picks, with calibrated probabilities.
 
-Features: word 1-2-grams and char_wb 1-5-grams of the cleaned title, and word n-grams of the
-cleaned description in a block of their own.
+Features: word 1-2-grams and char_wb n-grams of the cleaned title, and — when the training data
+has descriptions — word and char_wb n-grams of title + description in blocks of their own.
 
-One pass of k folds gives out-of-fold SVM decision scores and naive-Bayes log-probabilities;
-a multinomial logistic regression on them is both the blend and the calibrator. The
-vectorizers are fitted once on all training rows (unsupervised), the two base models once
-per fold and once on everything: k + 1 fits of cheap linear models, never of the whole pipeline.
+Candidates (simplest first, see :data:`CANDIDATES`):
+
+* ``svm``: a linear SVM; probabilities are its scores through a softmax whose temperature is
+  fitted on out-of-fold scores (one parameter, so it calibrates without moving any decision);
+* ``svm_balanced``: the same with class weights inversely proportional to class sizes (on a few
+  hundred rows per class it lifts the small classes, and so weighted F1);
+* ``stack``: the SVM and a complement naive Bayes, blended and calibrated by a multinomial
+  logistic regression on their out-of-fold scores (it needs thousands of rows to pay off).
+
+One pass of k folds fits every base model a candidate needs; each candidate's out-of-fold
+predictions give its cross-validated weighted F1, and the best mean wins (a more complex
+candidate must beat a simpler one by more than ``selection_margin``). The vectorizers are fitted
+once on all training rows (unsupervised), the base models once per fold and once on everything:
+k + 1 fits of cheap linear models per base model, never of the whole pipeline.
 """
 
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed, effective_n_jobs
 from scipy import sparse
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from rakuten_mlops.config import TextParams
+from rakuten_mlops.config import TEXT_CANDIDATES, TextParams
+from rakuten_mlops.errors import InvalidInputError
 from rakuten_mlops.features.text import frame_descriptions, frame_titles
 
+# Simplest first: on a tie the earlier one is kept.
+CANDIDATES = TEXT_CANDIDATES
+# Base models each candidate needs.
+_MEMBERS = {"svm": ("svm",), "svm_balanced": ("svm_balanced",), "stack": ("svm", "nb")}
 # Single-character tokens kept: sizes, grades and versions ("t 4", "5 g") carry class signal.
 TOKEN_PATTERN = r"(?u)\b\w+\b"
 # Naive-Bayes log-probabilities are clipped so one unseen-ish word cannot dominate the stacker.
@@ -36,11 +55,12 @@ NB_LOG_FLOOR = -30.0
 
 
 class TextClassifier(ClassifierMixin, BaseEstimator):
-    """Calibrated blend of linear models on TF-IDF features of the listing text.
+    """Calibrated linear model on TF-IDF features of the listing text, chosen by cross-validation.
 
     Input: a DataFrame with `designation` and (optionally) `description`.
-    After `fit`: `classes_`, and `oof_proba_` (out-of-fold calibrated probabilities of
-    the training rows, in `classes_` order) for the fusion stage.
+    After `fit`: `classes_`, `chosen_` (the candidate that won), `selection_` (every candidate's
+    cross-validated score) and `oof_proba_` (out-of-fold calibrated probabilities of the training
+    rows, in `classes_` order) for the fusion stage.
     """
 
     def __init__(self, params: TextParams | None = None, random_state: int = 42) -> None:
@@ -50,6 +70,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
     def _p(self) -> TextParams:
         return self.params or TextParams()
 
+    # ------------------------------------------------------------------ features
     def _vectorizer(self, **kwargs: object) -> TfidfVectorizer:
         p = self._p()
         return TfidfVectorizer(
@@ -62,49 +83,72 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def _make_vectorizers(self) -> dict[str, TfidfVectorizer]:
-        """Title word + title char blocks; the description gets its own word block.
+        """Title word + title char blocks; title + description word and char blocks.
 
-        Separate blocks keep a long description from diluting the title's TF-IDF weights
-        (each block is L2-normalised on its own), and char n-grams only run on short titles.
+        Separate blocks keep a long description from diluting the title's TF-IDF weights (each
+        block is L2-normalised on its own); the joined blocks read the description, in its
+        context, where a title says little. Titles are cut to `title_max_chars` for the title
+        blocks: exports that put the description into `designation` keep a short title signal,
+        and the whole text still reaches the joined blocks.
         """
         p = self._p()
         word = {"analyzer": "word", "ngram_range": (1, p.word_ngram_max), "token_pattern": TOKEN_PATTERN}
         char = {"analyzer": p.char_analyzer, "ngram_range": (p.char_ngram_min, p.char_ngram_max)}
         out = {"word": self._vectorizer(**word), "char": self._vectorizer(**char)}
         if p.description_weight > 0:
-            out["description"] = self._vectorizer(**word)
+            out["text_word"] = self._vectorizer(**word)
+            out["text_char"] = self._vectorizer(analyzer=p.char_analyzer, ngram_range=(2, p.char_ngram_max))
         return out
 
     def _weights(self) -> dict[str, float]:
         p = self._p()
-        return {"word": p.word_weight, "char": 1.0, "description": p.description_weight}
+        d = p.description_weight
+        return {"word": p.word_weight, "char": 1.0, "text_word": d, "text_char": d}
+
+    def _texts(self, X: pd.DataFrame) -> dict[str, list[str]]:
+        titles = frame_titles(X)
+        limit = self._p().title_max_chars
+        short = [t[:limit] for t in titles] if limit else titles
+        joined = [f"{t} {d}" if d else t for t, d in zip(titles, frame_descriptions(X), strict=True)]
+        return {"word": short, "char": short, "text_word": joined, "text_char": joined}
 
     def _features(self, X: pd.DataFrame, fit: bool) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
         """(all blocks for the SVM, word blocks for naive Bayes)."""
-        titles = frame_titles(X)
+        texts = self._texts(X)
+        if fit and texts["word"] == texts["text_word"]:
+            # No description and no title longer than `title_max_chars`: the joined blocks would
+            # repeat the title blocks.
+            self.vectorizers_.pop("text_word", None)
+            self.vectorizers_.pop("text_char", None)
         blocks = {}
-        for name, vec in list(self.vectorizers_.items()):
-            texts = frame_descriptions(X) if name == "description" else titles
-            try:
-                m = vec.fit_transform(texts) if fit else vec.transform(texts)
-            except ValueError:  # empty vocabulary: no description holds a term in min_df rows
-                if name != "description":
-                    raise
-                del self.vectorizers_[name]  # titles-only data (e.g. en17k): no description block
-                continue
+        for name, vec in self.vectorizers_.items():
+            m = vec.fit_transform(texts[name]) if fit else vec.transform(texts[name])
             if fit:
                 vec.stop_words_ = None  # only for introspection; it would bloat the pickle
             blocks[name] = m * self._weights()[name]
-        words = [blocks[n] for n in ("word", "description") if n in blocks]
+        words = [blocks[n] for n in ("word", "text_word") if n in blocks]
         return sparse.hstack(list(blocks.values()), format="csr"), sparse.hstack(words, format="csr")
 
-    def _svm(self) -> LinearSVC:
+    # ------------------------------------------------------------------ base models
+    def _base(self, name: str) -> Any:
         p = self._p()
-        return LinearSVC(C=p.C, class_weight=p.class_weight, random_state=self.random_state)
+        if name == "nb":
+            return ComplementNB(alpha=p.nb_alpha)
+        weight = "balanced" if name == "svm_balanced" else p.class_weight
+        return LinearSVC(C=p.C, class_weight=weight, random_state=self.random_state)
 
-    def _nb(self) -> ComplementNB | None:
-        alpha = self._p().nb_alpha
-        return None if alpha is None else ComplementNB(alpha=alpha)
+    def _fit_members(
+        self, names: tuple[str, ...], x_all: sparse.csr_matrix, x_words: sparse.csr_matrix, y: np.ndarray,
+        rows: np.ndarray,
+    ) -> dict[str, Any]:  # fmt: skip
+        return {n: self._base(n).fit((x_words if n == "nb" else x_all)[rows], y[rows]) for n in names}
+
+    @staticmethod
+    def _scores(name: str, model: Any, x_all: sparse.csr_matrix, x_words: sparse.csr_matrix) -> np.ndarray:
+        # float32 halves the stacker's fit time and changes no decision measurably.
+        if name == "nb":
+            return np.maximum(model.predict_log_proba(x_words), NB_LOG_FLOOR).astype(np.float32)
+        return model.decision_function(x_all).astype(np.float32)
 
     def _stacker(self) -> Pipeline:
         # Centred, not scaled: standardising regularises the (wide-range) naive-Bayes block as
@@ -113,79 +157,113 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         lr = LogisticRegression(C=self._p().calibration_C, solver="newton-cg", max_iter=300)
         return make_pipeline(StandardScaler(with_std=False), lr)
 
-    @staticmethod
-    def _meta(
-        svm: LinearSVC, nb: ComplementNB | None, x_all: sparse.csr_matrix, x_words: sparse.csr_matrix
-    ) -> np.ndarray:
-        # float32 halves the stacker's fit time and changes no decision measurably.
-        scores = svm.decision_function(x_all).astype(np.float32)
-        if nb is None:
-            return scores
-        log_proba = np.maximum(nb.predict_log_proba(x_words), NB_LOG_FLOOR).astype(np.float32)
-        return np.hstack([scores, log_proba])
+    def _candidates(self) -> tuple[str, ...]:
+        p = self._p()
+        names: tuple[str, ...] = CANDIDATES if p.model == "auto" else (p.model,)
+        if p.nb_alpha is None:
+            names = tuple(n for n in names if n != "stack") or ("svm",)
+        return names
 
-    def _fit_base(
-        self, x_all: sparse.csr_matrix, x_words: sparse.csr_matrix, y: np.ndarray, rows: np.ndarray
-    ) -> tuple[LinearSVC, ComplementNB | None]:
-        svm = self._svm().fit(x_all[rows], y[rows])
-        nb = self._nb()
-        if nb is not None:
-            nb.fit(x_words[rows], y[rows])
-        return svm, nb
-
+    # ------------------------------------------------------------------ fit
     def fit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> TextClassifier:
         p = self._p()
         y = np.asarray(y)
         classes, counts = np.unique(y, return_counts=True)
         folds = int(min(p.calibration_cv, counts.min()))
         if folds < 2:
-            raise ValueError("every class needs at least 2 training rows to calibrate probabilities")
+            raise InvalidInputError("every class needs at least 2 training rows to calibrate probabilities")
+        candidates = self._candidates()
+        members = tuple(dict.fromkeys(m for c in candidates for m in _MEMBERS[c]))
         self.vectorizers_ = self._make_vectorizers()
         x_all, x_words = self._features(X, fit=True)
         cv = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
         splits = list(cv.split(x_all, y))
-        # k fold fits (for out-of-fold meta-features) + the final fit, in threads: liblinear
-        # releases the GIL, and each fit is deterministic, so the result does not depend on cores.
+        # k fold fits (for out-of-fold scores) + the final fit, in threads: liblinear releases
+        # the GIL, and each fit is deterministic, so the result does not depend on cores.
         jobs = [train for train, _ in splits] + [np.arange(len(y))]
         fitted = Parallel(n_jobs=min(len(jobs), effective_n_jobs(-1)), prefer="threads")(
-            delayed(self._fit_base)(x_all, x_words, y, rows) for rows in jobs
+            delayed(self._fit_members)(members, x_all, x_words, y, rows) for rows in jobs
         )
-        oof_meta = np.zeros((len(y), len(classes) * (1 if p.nb_alpha is None else 2)), np.float32)
-        for (_, held), (svm, nb) in zip(splits, fitted[:-1], strict=True):
-            oof_meta[held] = self._meta(svm, nb, x_all[held], x_words[held])
-        self.svm_, self.nb_ = fitted[-1]
-        self.stacker_ = self._stacker().fit(oof_meta, y)
-        self.classes_ = self.stacker_.classes_
-        self.oof_proba_ = self._cross_fit_stacker(oof_meta, y, splits)
+        oof = {m: np.zeros((len(y), len(classes)), np.float32) for m in members}
+        for (_, held), models in zip(splits, fitted[:-1], strict=True):
+            for m in members:
+                oof[m][held] = self._scores(m, models[m], x_all[held], x_words[held])
+        self.classes_ = classes
+        probas = {c: self._oof_candidate(c, oof, y, splits) for c in candidates}
+        self.selection_ = self._select(probas, y, splits)
+        self.chosen_ = self.selection_["chosen"]
+        final = fitted[-1]
+        self.members_ = {m: final[m] for m in _MEMBERS[self.chosen_]}
+        if self.chosen_ == "stack":
+            self.stacker_ = self._stacker().fit(np.hstack([oof["svm"], oof["nb"]]), y)
+        else:
+            self.temperature_ = _fit_temperature(oof[self.chosen_], np.searchsorted(classes, y))
+        self.oof_proba_ = probas[self.chosen_]
         return self
 
-    def _cross_fit_stacker(self, meta: np.ndarray, y: np.ndarray, splits: list) -> np.ndarray:
-        """Out-of-fold stacker probabilities, so no training row's probability saw its own label.
-
-        Each fold's stacker starts from the final one's coefficients (warm start): a few Newton
-        steps instead of a full fit. Stratified folds with k <= the smallest class keep every
-        class in every fold's training part, so the class order is the same.
-        """
+    def _oof_candidate(
+        self, name: str, oof: dict[str, np.ndarray], y: np.ndarray, splits: list
+    ) -> np.ndarray:
+        """Out-of-fold calibrated probabilities of one candidate (no row's probability saw its label)."""
+        if name != "stack":
+            codes = np.searchsorted(self.classes_, y)
+            out = np.zeros((len(y), len(self.classes_)))
+            for train, held in splits:  # the temperature too is fitted out of fold
+                t = _fit_temperature(oof[name][train], codes[train])
+                out[held] = _softmax(oof[name][held], t)
+            return out
+        meta = np.hstack([oof["svm"], oof["nb"]])
+        stacker = self._stacker().fit(meta, y)
         out = np.zeros((len(y), len(self.classes_)))
+        # Each fold's stacker starts from the all-rows one (warm start): a few Newton steps instead
+        # of a full fit. Stratified folds with k <= the smallest class keep every class in every
+        # fold's training part, so the class order is the same.
         for train, held in splits:
-            stacker = copy.deepcopy(self.stacker_).set_params(logisticregression__warm_start=True)
-            out[held] = _as_distribution(stacker.fit(meta[train], y[train]).predict_proba(meta[held]))
+            fold = copy.deepcopy(stacker).set_params(logisticregression__warm_start=True)
+            out[held] = _as_distribution(fold.fit(meta[train], y[train]).predict_proba(meta[held]))
         return out
 
+    def _select(self, probas: dict[str, np.ndarray], y: np.ndarray, splits: list) -> dict[str, Any]:
+        """Mean cross-validated weighted F1 per candidate; the simplest within the margin of the best wins."""
+        scores: dict[str, dict[str, Any]] = {}
+        for name, proba in probas.items():
+            pred = self.classes_[proba.argmax(axis=1)]
+            per_fold = [float(f1_score(y[h], pred[h], average="weighted")) for _, h in splits]
+            scores[name] = {"cv_weighted_f1": round(float(np.mean(per_fold)), 4), "folds": per_fold}
+        means = {n: float(np.mean(s["folds"])) for n, s in scores.items()}
+        best = max(means.values())
+        chosen = next(n for n in probas if means[n] >= best - self._p().selection_margin)
+        return {"chosen": chosen, "candidates": scores, "folds": len(splits), "rows": len(y)}
+
+    # ------------------------------------------------------------------ predict
     def transform(self, X: pd.DataFrame) -> sparse.csr_matrix:
         """The weighted TF-IDF blocks the SVM sees."""
         return self._features(X, fit=False)[0]
 
-    def decision_features(self, X: pd.DataFrame) -> np.ndarray:
-        """The stacker's input: SVM decision scores (+ naive-Bayes log-probabilities)."""
-        x_all, x_words = self._features(X, fit=False)
-        return self._meta(self.svm_, self.nb_, x_all, x_words)
-
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return _as_distribution(self.stacker_.predict_proba(self.decision_features(X)))
+        x_all, x_words = self._features(X, fit=False)
+        scores = [self._scores(m, model, x_all, x_words) for m, model in self.members_.items()]
+        if self.chosen_ == "stack":
+            return _as_distribution(self.stacker_.predict_proba(np.hstack(scores)))
+        return _softmax(scores[0], self.temperature_)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def _softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
+    return np.exp(log_softmax(scores.astype(np.float64) / temperature, axis=1))
+
+
+def _fit_temperature(scores: np.ndarray, codes: np.ndarray) -> float:
+    """The softmax temperature that minimises the log-loss of `scores` (bounded, so it always exists)."""
+    rows = np.arange(len(codes))
+    s = scores.astype(np.float64)
+
+    def loss(log_t: float) -> float:
+        return float(-log_softmax(s / np.exp(log_t), axis=1)[rows, codes].mean())
+
+    return float(np.exp(minimize_scalar(loss, bounds=(-6.0, 3.0), method="bounded").x))
 
 
 def _as_distribution(proba: np.ndarray) -> np.ndarray:

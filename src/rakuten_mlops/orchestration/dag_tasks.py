@@ -27,9 +27,10 @@ DEFAULT_ARGS: dict[str, Any] = {
     "execution_timeout": timedelta(hours=1),
 }
 # The pipeline's `train` step split in three so that the text model trains while images embed:
-# ingest → split → (train_text ‖ embed → train_image) → fuse → evaluate → register → promote.
+# ingest → split → (train_text ‖ embed → train_image) → fuse → evaluate → refit → register → promote.
 TRAINING_STEPS = (
-    "ingest", "split", "train_text", "embed", "train_image", "fuse", "evaluate", "register", "promote",
+    "ingest", "split", "train_text", "embed", "train_image", "fuse", "evaluate", "refit", "register",
+    "promote",
 )  # fmt: skip
 TRAINING_EDGES = (
     ("ingest", "split"),
@@ -39,7 +40,8 @@ TRAINING_EDGES = (
     ("train_text", "fuse"),
     ("train_image", "fuse"),
     ("fuse", "evaluate"),
-    ("evaluate", "register"),
+    ("evaluate", "refit"),
+    ("refit", "register"),
     ("register", "promote"),
 )
 # Sized for the full challenge data on 2 CPU cores (85k images take about an hour to embed, once).
@@ -51,6 +53,7 @@ STEP_TIMEOUTS = {
     "train_image": timedelta(hours=1),
     "fuse": timedelta(hours=1),
     "evaluate": timedelta(hours=1),
+    "refit": timedelta(hours=2),
     "register": timedelta(minutes=30),
     "promote": timedelta(hours=1),
 }

@@ -45,6 +45,11 @@ class WorkDir:
         return self.root / "model"
 
     @property
+    def refit_dir(self) -> Path:
+        """The model refitted on every labelled row except gold (the one that is registered)."""
+        return self.root / "refit"
+
+    @property
     def eval_dir(self) -> Path:
         return self.root / "eval"
 

@@ -23,7 +23,7 @@ from rakuten_mlops.pipelines.evaluate import score_parts
 from rakuten_mlops.pipelines.ingest import load_splits
 from rakuten_mlops.pipelines.layout import WorkDir, read_json, write_json
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
-from rakuten_mlops.pipelines.train import model_path
+from rakuten_mlops.pipelines.refit import TRAIN_ROWS_FILE, final_model_path, gate_report
 from rakuten_mlops.training.promotion import decide_promotion
 from rakuten_mlops.training.registry import (
     client,
@@ -70,20 +70,35 @@ def _input_example(model: ProductClassifier) -> pd.DataFrame:
 
 
 def _flat_metrics(report: dict[str, Any]) -> dict[str, float]:
+    """val_/test_ metrics of the train-split model, gold_ of the registered (refitted) one."""
     out: dict[str, float] = {}
-    for part in ("val", "test", "gold"):
-        for model_name, m in report[part].items():
+    for part in ("val", "test", "gold", "gold_pre_refit"):
+        for model_name, m in report.get(part, {}).items():
             for key in ("weighted_f1", "macro_f1", "accuracy"):
                 out[f"{part}_{model_name}_{key}"] = m[key]
             if part == "test" and model_name == "system":
                 for code, s in m["per_class"].items():
                     out[f"test_f1_class_{code}"] = s["f1"]
+    out["train_rows"] = report["refit"]["rows"]
     return out
+
+
+def _selection(model: ProductClassifier) -> dict[str, Any]:
+    """How training chose the text model (every candidate's cross-validated score)."""
+    selection = model.metadata.get("text_selection")
+    return selection if isinstance(selection, dict) else {}
+
+
+def _selection_metrics(model: ProductClassifier) -> dict[str, float]:
+    selection = _selection(model)
+    return {
+        f"cv_text_{n}_weighted_f1": c["cv_weighted_f1"] for n, c in selection.get("candidates", {}).items()
+    }
 
 
 def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any]:
     """Log params, data hashes, metrics, plots and the pyfunc model; register a version (idempotent)."""
-    path = model_path(work)
+    path = final_model_path(work)
     sha = _file_sha256(path)
     experiment_id = configure_mlflow(settings)
     c = client(settings)
@@ -98,7 +113,7 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
         write_json(work.registry_dir / "registered.json", info)
         return info
     model: ProductClassifier = joblib.load(path)
-    report = read_json(work.metrics_path, "evaluate")
+    report = gate_report(work)
     ingest_summary = read_json(work.ingest / "summary.json", "ingest")
     split_summary = read_json(work.splits / "summary.json", "split")
     example = _input_example(model)
@@ -114,10 +129,15 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
                 "data.dir": ingest_summary["data_dir"],
                 "data.rejected": ingest_summary["rejected"],
                 "modalities": report["modalities"],
+                "model.train_rows": report["refit"]["rows"],
+                "model.trained_on": "+".join(report["refit"]["parts"]),
+                "text.model": str(model.metadata.get("text_model")),
                 **{f"split.{k}.hash": v for k, v in split_summary["hashes"].items()},
             }
         )
-        mlflow.log_metrics(_flat_metrics(report))
+        mlflow.log_metrics({**_flat_metrics(report), **_selection_metrics(model)})
+        mlflow.log_dict(_selection(model), "evaluation/text_model_selection.json")
+        mlflow.log_artifact(str(work.refit_dir / TRAIN_ROWS_FILE), artifact_path="data")
         mlflow.log_artifacts(str(work.eval_dir), artifact_path="evaluation")
         mlflow.log_artifact(str(work.ingest / "summary.json"), artifact_path="data")
         mlflow.log_artifact(str(work.rejects_path), artifact_path="data")
@@ -139,9 +159,17 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
             "gold_weighted_f1": f"{report['gold']['system']['weighted_f1']:.4f}",
             "test_weighted_f1": f"{report['test']['system']['weighted_f1']:.4f}",
             "data_hash": ingest_summary["data_hash"],
+            "train_rows": str(report["refit"]["rows"]),
+            "text_model": str(model.metadata.get("text_model")),
         }.items():
             c.set_model_version_tag(settings.model_name, version, key, value)
-        result = {"run_id": run.info.run_id, "version": version, "reused": False, "model_sha256": sha}
+        result = {
+            "run_id": run.info.run_id,
+            "version": version,
+            "reused": False,
+            "model_sha256": sha,
+            "train_rows": report["refit"]["rows"],
+        }
     write_json(work.registry_dir / "registered.json", result)
     return result
 
@@ -168,7 +196,7 @@ def promote(
     """Give the new version the `champion` alias if it passes the gate; record the decision as tags."""
     progress = progress or NullProgress()
     registered = read_json(work.registry_dir / "registered.json", "register")
-    report = read_json(work.metrics_path, "evaluate")
+    report = gate_report(work)
     version = str(registered["version"])
     configure_mlflow(settings)
     c = client(settings)

@@ -13,6 +13,7 @@ import pandas as pd
 from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.schema import IMAGE_PATH, LABEL
 from rakuten_mlops.data.split import PARTS
+from rakuten_mlops.errors import MissingInputError
 from rakuten_mlops.features.images import EmbeddingCache, ImageEmbedder, read_image_bytes
 from rakuten_mlops.models.fusion import FusionClassifier
 from rakuten_mlops.models.image import ImageClassifier, align_proba
@@ -72,7 +73,7 @@ def embed(
 def load_embeddings(work: WorkDir) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
     """Per split (embeddings, ok mask), or None when images are not used."""
     if not work.embeddings_path.is_file():
-        raise FileNotFoundError(f"{work.embeddings_path} is missing: run the `embed` step first")
+        raise MissingInputError(f"{work.embeddings_path} is missing: run the `embed` step first")
     with np.load(work.embeddings_path) as z:
         if not z.files:
             return None
@@ -83,7 +84,10 @@ def fit_text(train: pd.DataFrame, params: Params, progress: Progress | None = No
     """The text model; its out-of-fold probabilities (`oof_proba_`) feed the fusion."""
     progress = progress or NullProgress()
     progress.log(f"training text model on {len(train)} rows")
-    return TextClassifier(params.text, random_state=params.seed).fit(train, train[LABEL].to_numpy())
+    text = TextClassifier(params.text, random_state=params.seed).fit(train, train[LABEL].to_numpy())
+    scores = ", ".join(f"{n} {c['cv_weighted_f1']:.4f}" for n, c in text.selection_["candidates"].items())
+    progress.log(f"text model: {text.chosen_} (cross-validated weighted F1: {scores})")
+    return text
 
 
 def fit_image(
@@ -127,7 +131,13 @@ def assemble(
     text.oof_proba_ = None  # type: ignore[assignment]
     if image is not None:
         image.oof_proba_ = None
-    model.metadata = {"params": params.model_dump(), "classes": [int(c) for c in model.classes_]}
+    model.metadata = {
+        "params": params.model_dump(),
+        "classes": [int(c) for c in model.classes_],
+        "train_rows": len(train),
+        "text_model": text.chosen_,
+        "text_selection": text.selection_,
+    }
     return model
 
 
@@ -174,7 +184,12 @@ def train_text(work: WorkDir, params: Params, progress: Progress | None = None) 
     text = fit_text(train_frame, params, progress)
     _parts_dir(work).mkdir(parents=True, exist_ok=True)
     joblib.dump(text, _parts_dir(work) / "text.joblib")
-    info = {"rows": len(train_frame), "seconds": round(time.perf_counter() - t0, 2)}
+    info = {
+        "rows": len(train_frame),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "chosen": text.chosen_,
+        "selection": text.selection_,
+    }
     write_json(_parts_dir(work) / "text.json", info)
     return info
 
@@ -196,7 +211,7 @@ def fuse(work: WorkDir, params: Params) -> dict[str, Any]:
     parts = _parts_dir(work)
     for name, step in (("text", "train_text"), ("image", "train_image")):
         if not (parts / f"{name}.joblib").is_file():
-            raise FileNotFoundError(f"{parts / name}.joblib is missing: run the `{step}` step first")
+            raise MissingInputError(f"{parts / name}.joblib is missing: run the `{step}` step first")
     embeddings = load_embeddings(work)
     train_frame = load_splits(work)["train"]
     emb = embeddings["train"] if embeddings else None
@@ -215,6 +230,7 @@ def train(work: WorkDir, params: Params, progress: Progress | None = None) -> di
     train_image(work, params, progress)
     info = fuse(work, params)
     info["text_seconds"] = text_info["seconds"]
+    info["text_model"] = {"chosen": text_info["chosen"], **text_info["selection"]}
     write_json(work.model_dir / "summary.json", info)
     return info
 
@@ -224,5 +240,5 @@ def model_path(work: WorkDir) -> Path:
 
     path = work.model_dir / MODEL_ARTIFACT
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run the `train` step first")
+        raise MissingInputError(f"{path} is missing: run the `train` step first")
     return path

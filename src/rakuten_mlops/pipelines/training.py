@@ -1,4 +1,4 @@
-"""The whole training pipeline: ingest → validate → split → embed → train → evaluate → register → promote."""
+"""The training pipeline: ingest → split → embed → train → evaluate → refit → register → promote."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from rakuten_mlops.config import Params, Settings
+from rakuten_mlops.errors import InvalidInputError
 from rakuten_mlops.pipelines.evaluate import evaluate
 from rakuten_mlops.pipelines.ingest import ingest, split
 from rakuten_mlops.pipelines.layout import WorkDir, write_json
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
+from rakuten_mlops.pipelines.refit import refit
 from rakuten_mlops.pipelines.register import promote, register
 from rakuten_mlops.pipelines.train import embed, fuse, train, train_image, train_text
 
-STEPS = ("ingest", "split", "embed", "train", "evaluate", "register", "promote")
+STEPS = ("ingest", "split", "embed", "train", "evaluate", "refit", "register", "promote")
 # `train` is these three in one go; Airflow runs them as separate tasks (text beside embed).
 TRAIN_PARTS = ("train_text", "train_image", "fuse")
 
@@ -34,7 +36,7 @@ def run_step(
     """Run one named step; `data_dir` is needed by `ingest` only."""
     if step == "ingest":
         if data_dir is None:
-            raise ValueError("the ingest step needs a data folder")
+            raise InvalidInputError("the ingest step needs a data folder")
         return ingest(data_dir, work, progress)
     if step == "split":
         return split(work, params)
@@ -50,11 +52,13 @@ def run_step(
         return fuse(work, params)
     if step == "evaluate":
         return evaluate(work)
+    if step == "refit":
+        return refit(work, params, progress)
     if step == "register":
         return register(work, settings, params)
     if step == "promote":
         return promote(work, settings, params, progress)
-    raise ValueError(f"unknown step {step!r}; steps: {', '.join(STEPS + TRAIN_PARTS)}")
+    raise InvalidInputError(f"unknown step {step!r}; steps: {', '.join(STEPS + TRAIN_PARTS)}")
 
 
 def run_pipeline(

@@ -1,0 +1,97 @@
+"""Step: refit the evaluated model on every labelled row except gold, and score it on gold.
+
+Validation and test metrics stay those of the model fitted on the train split (`evaluate`); the
+model that is registered and judged by the promotion gate on gold is the refitted one, which
+learned from train + val + test with the settings training chose (the text candidate included).
+Gold never feeds a fit. ``split.refit: false`` registers the train-split model as it is.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from rakuten_mlops.config import Params
+from rakuten_mlops.data.schema import LABEL
+from rakuten_mlops.models.product import ProductClassifier
+from rakuten_mlops.models.pyfunc import MODEL_ARTIFACT, save_product_classifier
+from rakuten_mlops.pipelines.evaluate import score_parts
+from rakuten_mlops.pipelines.ingest import load_splits
+from rakuten_mlops.pipelines.layout import WorkDir, read_json, write_json
+from rakuten_mlops.pipelines.progress import NullProgress, Progress
+from rakuten_mlops.pipelines.train import fit_product_classifier, load_embeddings, model_path
+
+REFIT_PARTS = ("train", "val", "test")
+TRAIN_ROWS_FILE = "train_rows.csv"
+
+
+def _stack(
+    embeddings: dict[str, tuple[np.ndarray, np.ndarray]] | None, parts: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    if embeddings is None:
+        return None
+    return (
+        np.concatenate([embeddings[p][0] for p in parts]),
+        np.concatenate([embeddings[p][1] for p in parts]),
+    )
+
+
+def refit(work: WorkDir, params: Params, progress: Progress | None = None) -> dict[str, Any]:
+    """Refit on train + val + test (or keep the train-split model); write gold metrics and row ids."""
+    progress = progress or NullProgress()
+    evaluated: ProductClassifier = joblib.load(model_path(work))
+    splits = load_splits(work)
+    embeddings = load_embeddings(work)
+    parts = REFIT_PARTS if params.split.refit else ("train",)
+    frame = pd.concat([splits[p] for p in parts])
+    work.refit_dir.mkdir(parents=True, exist_ok=True)
+    (work.refit_dir / MODEL_ARTIFACT).unlink(missing_ok=True)  # never register a stale refit
+    started = time.perf_counter()
+    if params.split.refit:
+        chosen = evaluated.metadata.get("text_model", evaluated.text.chosen_)
+        fixed = params.model_copy(update={"text": params.text.model_copy(update={"model": chosen})})
+        progress.log(f"refitting on {len(frame)} rows ({' + '.join(parts)}), text model {chosen}")
+        model, _ = fit_product_classifier(frame, _stack(embeddings, parts), fixed, progress)
+        model.metadata.update(trained_on=list(parts), text_selection=evaluated.metadata.get("text_selection"))
+        path = save_product_classifier(model, work.refit_dir)
+    else:
+        model, path = evaluated, model_path(work)
+    gold, _ = score_parts(model, splits["gold"], embeddings["gold"] if embeddings else None)
+    frame[["productid", LABEL]].to_csv(work.refit_dir / TRAIN_ROWS_FILE, index_label="row")
+    info = {
+        "enabled": params.split.refit,
+        "rows": len(frame),
+        "parts": list(parts),
+        "text_model": model.metadata.get("text_model"),
+        "gold_weighted_f1": gold["system"]["weighted_f1"],
+        "seconds": round(time.perf_counter() - started, 2),
+        "model_path": str(path),
+    }
+    write_json(work.refit_dir / "gold_metrics.json", gold)
+    write_json(work.refit_dir / "summary.json", info)
+    return info
+
+
+def final_model_path(work: WorkDir) -> Path:
+    """The model to register: the refitted one, or the train-split one when refit is off."""
+    return Path(read_json(work.refit_dir / "summary.json", "refit")["model_path"])
+
+
+def gate_report(work: WorkDir) -> dict[str, Any]:
+    """The evaluation report with `gold` scored on the model that is registered.
+
+    `val` and `test` are the train-split model's (the only honest held-out scores); with refit on,
+    `gold_pre_refit` keeps that model's gold score beside the refitted one's.
+    """
+    report: dict[str, Any] = read_json(work.metrics_path, "evaluate")
+    summary = read_json(work.refit_dir / "summary.json", "refit")
+    if summary["enabled"]:
+        report["gold_pre_refit"] = report["gold"]
+        report["gold"] = read_json(work.refit_dir / "gold_metrics.json", "refit")
+    report["refit"] = {k: summary[k] for k in ("enabled", "rows", "parts")}
+    return report
