@@ -29,12 +29,9 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, softmax
-from sklearn.base import clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import accuracy_score, f1_score, log_loss
-from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import make_pipeline, make_union
 from sklearn.svm import LinearSVC
 
@@ -45,14 +42,13 @@ from rakuten_mlops.models.text import TextClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "rakuten" / "en17k"
-NO_NB = {"nb_alpha": None}
-# (name, kind, TextParams overrides); kinds: baseline, ours, svm_raw, svm_temperature.
+# (name, kind, TextParams overrides); kinds: baseline, ours.
 VARIANTS: list[tuple[str, str, dict[str, Any]]] = [
     ("baseline + class_weight=balanced", "baseline", {"class_weight": "balanced"}),
-    # How the SVM's scores become probabilities (same TF-IDF features as the defaults).
-    ("SVM, uncalibrated (softmax of scores)", "svm_raw", NO_NB),
-    ("SVM + temperature scaling", "svm_temperature", NO_NB),
-    ("SVM + logistic calibrator (no NB)", "ours", NO_NB),
+    # Each candidate of the selection on its own (the defaults pick one by cross-validation).
+    ("model=svm (temperature-scaled)", "ours", {"model": "svm"}),
+    ("model=svm_balanced", "ours", {"model": "svm_balanced"}),
+    ("model=stack (SVM + NB, logistic stacker)", "ours", {"model": "stack"}),
     # One change to the defaults each.
     ("C=1", "ours", {"C": 1.0}),
     ("C=0.5", "ours", {"C": 0.5}),
@@ -117,12 +113,6 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
     return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def temperature(scores_: np.ndarray, y: np.ndarray, classes: np.ndarray) -> float:
-    idx = np.searchsorted(classes, y)
-    nll = lambda a: -log_softmax(a * scores_, axis=1)[np.arange(len(y)), idx].mean()  # noqa: E731
-    return float(minimize_scalar(nll, bounds=(0.01, 100.0), method="bounded").x)
-
-
 def run_variant(kind: str, overrides: dict, xtr, ytr, xte, yte, seed: int) -> dict:
     """Fit one variant on the training part; score it on the test part."""
     if kind == "baseline":
@@ -134,29 +124,13 @@ def run_variant(kind: str, overrides: dict, xtr, ytr, xte, yte, seed: int) -> di
         }
     model, wall, cpu = timed(lambda: TextClassifier(TextParams(**overrides), seed).fit(xtr, ytr))
     classes = model.classes_
-    if kind == "ours":
-        proba = model.predict_proba(xte)
-        extra = {"oof_log_loss": round(log_loss(ytr, model.oof_proba_, labels=classes), 4)}
-        return {
-            **scores(yte, classes[proba.argmax(1)], proba, classes),
-            "fit_s": round(wall, 2),
-            "cpu_s": round(cpu, 2),
-            **extra,
-        }
-    # Ablations of the calibrator: the same SVM, its scores turned into probabilities otherwise.
-    svm, x_train = model.svm_, model.transform(xtr)
-    test_scores = svm.decision_function(model.transform(xte))
-    if kind == "svm_raw":
-        _, wall, cpu = timed(lambda: clone(svm).fit(x_train, ytr))  # one SVM fit, no folds
-        proba = softmax(test_scores, axis=1)
-    else:
-        folds = StratifiedKFold(3, shuffle=True, random_state=seed)
-        oof = cross_val_predict(clone(svm), x_train, ytr, cv=folds, method="decision_function")
-        proba = softmax(temperature(oof, ytr, classes) * test_scores, axis=1)
+    proba = model.predict_proba(xte)
     return {
         **scores(yte, classes[proba.argmax(1)], proba, classes),
         "fit_s": round(wall, 2),
         "cpu_s": round(cpu, 2),
+        "oof_log_loss": round(log_loss(ytr, model.oof_proba_, labels=classes), 4),
+        "chosen": model.chosen_,
     }
 
 
@@ -174,6 +148,8 @@ def headline(x: pd.DataFrame, y: np.ndarray) -> dict:
     oof_pred = model.classes_[model.oof_proba_.argmax(1)]
     ours["oof_weighted_f1"] = round(f1_score(ytr, oof_pred, average="weighted"), 4)
     ours["oof_log_loss"] = round(log_loss(ytr, model.oof_proba_, labels=model.classes_), 4)
+    ours["chosen"] = model.chosen_
+    ours["selection"] = model.selection_
     one = xte.iloc[[0]]
     latencies = [timed(lambda: model.predict_proba(one))[1] for _ in range(200)]
     ours["predict_one_row_ms"] = round(1000 * float(np.median(latencies)), 2)
@@ -212,7 +188,7 @@ def variants(x: pd.DataFrame, y: np.ndarray, seeds: list[int], chosen: dict) -> 
                 continue
             xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.2, random_state=seed, stratify=y)
             per_seed.append(run_variant(kind, overrides, xtr, ytr, xte, yte, seed))
-        keys = [k for k in per_seed[0] if all(r.get(k) is not None for r in per_seed)]
+        keys = [k for k in per_seed[0] if all(isinstance(r.get(k), int | float) for r in per_seed)]
         row = {k: round(float(np.mean([r[k] for r in per_seed])), 4) for k in keys}
         f1 = [r["weighted_f1"] for r in per_seed]
         base = out[0]["weighted_f1_per_seed"] if out else f1

@@ -1,4 +1,4 @@
-"""rakuten_training: ingest (validate) → split → embed → train → evaluate → register → promote → reload.
+"""rakuten_training: ingest → split → embed → train → evaluate → refit → register → promote → reload.
 
 Every task runs one step of `rakuten_mlops.pipelines` on the data folder (param `data_dir`,
 else the Variable `rakuten_data_dir`, else `<home>/sample`). Manual: trigger it from the UI or
