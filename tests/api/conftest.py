@@ -14,9 +14,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from rakuten_mlops.appdb import create_schema, make_engine, session_factory, session_scope
 from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.serving.app import create_app
-from rakuten_mlops.serving.db import create_schema, make_engine, session_factory, session_scope
 from rakuten_mlops.serving.users import create_user, set_disabled
 from tests.helpers import port_open
 from tests.services import require

@@ -66,7 +66,7 @@ def test_no_feedback() -> None:
 
 
 def test_reads_the_serving_database(tmp_path: Path, params: Params) -> None:
-    from rakuten_mlops.serving.db import (
+    from rakuten_mlops.appdb import (
         FeedbackRecord,
         PredictionRecord,
         create_schema,

@@ -78,7 +78,7 @@ def test_recording_the_same_decision_twice_appends_once(settings: Settings, para
 
 
 def test_current_data_can_be_the_prediction_log(sample_dir: Path, tmp_path: Path, params: Params) -> None:
-    from rakuten_mlops.serving.db import (
+    from rakuten_mlops.appdb import (
         PredictionRecord,
         create_schema,
         make_engine,

@@ -83,7 +83,7 @@ def _train(home: Path, data_dir: Path) -> str:
 
 
 def _add_users(settings: Settings) -> None:
-    from rakuten_mlops.serving.db import create_schema, make_engine, session_factory, session_scope
+    from rakuten_mlops.appdb import create_schema, make_engine, session_factory, session_scope
     from rakuten_mlops.serving.users import create_user
 
     engine = make_engine(settings.app_database_url)

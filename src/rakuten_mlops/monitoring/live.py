@@ -75,7 +75,7 @@ def read_feedback(database_url: str, since: dt.datetime, limit: int) -> pd.DataF
     from sqlalchemy import inspect, select
     from sqlalchemy.exc import SQLAlchemyError
 
-    from rakuten_mlops.serving.db import FeedbackRecord, PredictionRecord, make_engine
+    from rakuten_mlops.appdb import FeedbackRecord, PredictionRecord, make_engine
 
     engine = make_engine(database_url)
     try:
@@ -110,7 +110,7 @@ def read_recent_predictions(database_url: str, limit: int) -> pd.DataFrame:
     from sqlalchemy import inspect, select
     from sqlalchemy.exc import SQLAlchemyError
 
-    from rakuten_mlops.serving.db import PredictionRecord, make_engine
+    from rakuten_mlops.appdb import PredictionRecord, make_engine
 
     columns = ["designation", "description", "predicted_code", "model_version", "time"]
     engine = make_engine(database_url)

@@ -11,9 +11,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from rakuten_mlops import __version__
+from rakuten_mlops.appdb import create_schema, make_engine, session_factory, session_scope
 from rakuten_mlops.config import Settings, get_settings
 from rakuten_mlops.serving.auth import Authenticator
-from rakuten_mlops.serving.db import create_schema, make_engine, session_factory, session_scope
 from rakuten_mlops.serving.deps import ServingState
 from rakuten_mlops.serving.errors import install_error_handlers
 from rakuten_mlops.serving.limits import BodySizeLimitMiddleware

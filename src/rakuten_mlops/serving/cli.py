@@ -53,7 +53,7 @@ def serve_command(
 
 
 def _sessions():  # type: ignore[no-untyped-def]
-    from rakuten_mlops.serving.db import create_schema, make_engine, session_factory
+    from rakuten_mlops.appdb import create_schema, make_engine, session_factory
 
     engine = make_engine(get_settings().app_database_url)
     create_schema(engine)
@@ -69,7 +69,7 @@ def users_create(
     ] = None,
 ) -> None:
     """Create a user in the app database."""
-    from rakuten_mlops.serving.db import session_scope
+    from rakuten_mlops.appdb import session_scope
     from rakuten_mlops.serving.users import UserError, create_user
 
     if password is None:
@@ -85,7 +85,7 @@ def users_create(
 @users_app.command("list")
 def users_list() -> None:
     """List users, their role and whether they are disabled."""
-    from rakuten_mlops.serving.db import session_scope
+    from rakuten_mlops.appdb import session_scope
     from rakuten_mlops.serving.users import list_users
 
     table = Table("username", "role", "disabled", "created")
@@ -98,7 +98,7 @@ def users_list() -> None:
 @users_app.command("disable")
 def users_disable(name: Annotated[str, typer.Argument(help="username")]) -> None:
     """Disable a user: logins fail and tokens stop working (within the API's auth cache time)."""
-    from rakuten_mlops.serving.db import session_scope
+    from rakuten_mlops.appdb import session_scope
     from rakuten_mlops.serving.users import UserError, set_disabled
 
     try:

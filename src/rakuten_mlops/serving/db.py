@@ -1,114 +1,29 @@
-"""The app database: users, prediction log and feedback (SQLAlchemy 2; SQLite or PostgreSQL)."""
+"""Former home of the app database; the tables and engine now live in `rakuten_mlops.appdb`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from rakuten_mlops.appdb import (
+    ROLES,
+    Base,
+    FeedbackRecord,
+    PredictionRecord,
+    User,
+    create_schema,
+    make_engine,
+    session_factory,
+    session_scope,
+    utcnow,
+)
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, create_engine, event
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
-
-ROLES = ("predictor", "admin")
-
-
-def utcnow() -> datetime:
-    """Timezone-aware now, in UTC."""
-    return datetime.now(UTC)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class User(Base):
-    __tablename__ = "users"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True, index=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16), default="predictor")
-    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class PredictionRecord(Base):
-    """One served prediction: inputs (text and image hash), output and timing."""
-
-    __tablename__ = "predictions"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    username: Mapped[str] = mapped_column(String(64), index=True)
-    model_name: Mapped[str] = mapped_column(String(255))
-    model_version: Mapped[str] = mapped_column(String(64), index=True)
-    designation: Mapped[str] = mapped_column(Text)
-    description: Mapped[str] = mapped_column(Text, default="")
-    image_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    prdtypecode: Mapped[int] = mapped_column(Integer, index=True)
-    probability: Mapped[float] = mapped_column(Float)
-    top_k: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    modalities: Mapped[str] = mapped_column(String(16))
-    latency_ms: Mapped[float] = mapped_column(Float)
-
-
-class FeedbackRecord(Base):
-    """The true product type of a served prediction (no foreign key: both are written in batches)."""
-
-    __tablename__ = "feedback"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    prediction_id: Mapped[str] = mapped_column(String(36), index=True)
-    true_code: Mapped[int] = mapped_column(Integer)
-    username: Mapped[str] = mapped_column(String(64))
-
-
-def make_engine(url: str) -> Engine:
-    """Engine for `url`; creates the folder of a SQLite file and turns on WAL for concurrent readers."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
-
-        return engine
-    connect_args = {"connect_timeout": 5} if parsed.get_backend_name() == "postgresql" else {}
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=5, connect_args=connect_args
-    )
-
-
-def create_schema(engine: Engine) -> None:
-    """Create the tables that do not exist yet."""
-    Base.metadata.create_all(engine)
-
-
-@contextmanager
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session committed on success and rolled back on error."""
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions bound to `engine` that keep loaded attributes after commit."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
+__all__ = [
+    "ROLES",
+    "Base",
+    "FeedbackRecord",
+    "PredictionRecord",
+    "User",
+    "create_schema",
+    "make_engine",
+    "session_factory",
+    "session_scope",
+    "utcnow",
+]

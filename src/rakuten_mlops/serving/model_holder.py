@@ -14,10 +14,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rakuten_mlops.appdb import utcnow
 from rakuten_mlops.config import Settings
 from rakuten_mlops.infra import write_json_atomic
 from rakuten_mlops.serving.batcher import MicroBatcher, Row
-from rakuten_mlops.serving.db import utcnow
 from rakuten_mlops.serving.metrics import ServingMetrics
 from rakuten_mlops.serving.predictor import predict_rows
 

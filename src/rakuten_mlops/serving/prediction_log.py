@@ -19,7 +19,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from rakuten_mlops.serving.db import FeedbackRecord, PredictionRecord, create_schema
+from rakuten_mlops.appdb import FeedbackRecord, PredictionRecord, create_schema
 from rakuten_mlops.serving.spool import Record, Spool
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from typing import Any
 import jwt
 from pwdlib import PasswordHash
 
+from rakuten_mlops.appdb import utcnow
 from rakuten_mlops.config import Settings
-from rakuten_mlops.serving.db import utcnow
 
 log = logging.getLogger(__name__)
 password_hash = PasswordHash.recommended()

@@ -7,8 +7,8 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from rakuten_mlops.appdb import ROLES, User
 from rakuten_mlops.errors import RakutenError
-from rakuten_mlops.serving.db import ROLES, User
 from rakuten_mlops.serving.security import hash_password, verify_password
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")

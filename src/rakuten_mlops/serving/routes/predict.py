@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 
+from rakuten_mlops.appdb import utcnow
 from rakuten_mlops.categories import category_name, is_known_code
-from rakuten_mlops.serving.db import utcnow
 from rakuten_mlops.serving.deps import HolderDep, PredictionLogDep, PredictorUser, SettingsDep, StateDep
 from rakuten_mlops.serving.errors import error_responses
 from rakuten_mlops.serving.limits import check_batch_size

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from rakuten_mlops.serving.db import User, session_scope
+from rakuten_mlops.appdb import User, session_scope
 from rakuten_mlops.serving.deps import AdminUser, StateDep
 from rakuten_mlops.serving.errors import error_responses
 from rakuten_mlops.serving.limits import LimitExceeded
