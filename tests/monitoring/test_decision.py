@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rakuten_mlops.monitoring.decision import decide
-from rakuten_mlops.monitoring.params import DecisionParams
+from rakuten_mlops.params_monitoring import DecisionParams
 
 P = DecisionParams(
     max_drift_share=0.3,

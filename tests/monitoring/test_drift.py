@@ -14,7 +14,7 @@ from rakuten_mlops.data.sample import generate_listings
 from rakuten_mlops.data.streams import apply_text_drift, cut_stream, parse_drift_spec
 from rakuten_mlops.monitoring.drift import _chi_square_homogeneity, _text_domain_auc, compute_drift
 from rakuten_mlops.monitoring.features import monitoring_frame
-from rakuten_mlops.monitoring.params import DriftParams, StreamsParams
+from rakuten_mlops.params_monitoring import DriftParams, StreamsParams
 from rakuten_mlops.pipelines.monitoring import drift_report
 from rakuten_mlops.pipelines.streams import make_streams
 

@@ -23,7 +23,7 @@ from rakuten_mlops.data.streams import (
 )
 from rakuten_mlops.monitoring.features import monitoring_frame
 from rakuten_mlops.monitoring.language import detect_language
-from rakuten_mlops.monitoring.params import InjectedDriftParams, StreamsParams
+from rakuten_mlops.params_monitoring import InjectedDriftParams, StreamsParams
 from rakuten_mlops.pipelines.streams import make_streams
 
 

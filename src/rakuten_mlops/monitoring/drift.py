@@ -22,7 +22,7 @@ from rakuten_mlops.monitoring.features import (
     NUMERICAL_COLUMNS,
     TEXT_COLUMNS,
 )
-from rakuten_mlops.monitoring.params import DriftParams
+from rakuten_mlops.params_monitoring import DriftParams
 
 HOMOGENEITY = "chisquare_homogeneity"
 TEXT_DOMAIN = "text_domain_auc"

@@ -104,7 +104,7 @@ def update_metrics(
 def _fresh_live(
     live: dict[str, Any] | None, settings: Settings, params: Params | None
 ) -> dict[str, Any] | None:
-    from rakuten_mlops.monitoring.params import monitoring_params
+    from rakuten_mlops.params_monitoring import monitoring_params
 
     params = params or settings.resolve_params()
     refresh = monitoring_params(params).live.refresh_seconds

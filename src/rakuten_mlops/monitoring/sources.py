@@ -17,8 +17,8 @@ import pandas as pd
 from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.schema import LABEL, X_TEST, X_TRAIN
 from rakuten_mlops.errors import MissingInputError
-from rakuten_mlops.monitoring.params import monitoring_params
 from rakuten_mlops.monitoring.reference import PART, champion_version, load_reference
+from rakuten_mlops.params_monitoring import monitoring_params
 
 Source: TypeAlias = str | Path | pd.DataFrame | None
 PREDICTIONS = "predictions"  # `current="predictions"` (or "predictions:500"): the last logged predictions

@@ -23,7 +23,6 @@ from rakuten_mlops.infra import append_jsonl, read_json_or_none, read_jsonl, wri
 from rakuten_mlops.monitoring.decision import decide
 from rakuten_mlops.monitoring.drift import compute_drift
 from rakuten_mlops.monitoring.features import monitoring_frame
-from rakuten_mlops.monitoring.params import monitoring_params
 from rakuten_mlops.monitoring.reference import Reference, champion_version, describe, load_reference
 from rakuten_mlops.monitoring.sources import (
     Source,
@@ -34,6 +33,7 @@ from rakuten_mlops.monitoring.sources import (
 )
 from rakuten_mlops.monitoring.store import MonitoringDir, retrain_tried_on
 from rakuten_mlops.monitoring.tracking import log_decision, log_drift
+from rakuten_mlops.params_monitoring import monitoring_params
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
 
 

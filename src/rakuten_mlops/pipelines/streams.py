@@ -34,7 +34,7 @@ from rakuten_mlops.data.schema import IMAGE_PATH, LABEL, REASON, TRAIN_IMAGES_DI
 from rakuten_mlops.data.streams import apply_text_drift, cut_stream, parse_drift_spec
 from rakuten_mlops.data.validation import DUPLICATED_PRODUCTID, validate
 from rakuten_mlops.errors import InvalidInputError, MissingInputError
-from rakuten_mlops.monitoring.params import streams_params
+from rakuten_mlops.params_monitoring import streams_params
 from rakuten_mlops.pipelines.layout import write_json
 from rakuten_mlops.pipelines.stream_store import (
     MANIFEST,
