@@ -119,7 +119,7 @@ def test_a_drifted_batch_takes_the_retrain_branch(story: dict[str, Any]) -> None
 
 def test_decisions_are_recorded_once_per_run(story: dict[str, Any]) -> None:
     from rakuten_mlops.infra import read_jsonl
-    from rakuten_mlops.monitoring.store import MonitoringDir
+    from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
 
     records = read_jsonl(MonitoringDir.of_home(story["home"]).decisions_log)
     assert [r["decision"] for r in records] == ["skip", "retrain"]

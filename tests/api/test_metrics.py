@@ -87,7 +87,7 @@ def test_each_app_has_its_own_registry(api, make_settings):
 def test_metrics_show_the_latest_drift_report(make_settings):
     import json
 
-    from rakuten_mlops.monitoring.store import MonitoringDir
+    from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
 
     settings = make_settings()
     latest = MonitoringDir.of_home(settings.home).latest_drift

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from rakuten_mlops.infra import append_jsonl, write_json_atomic
-from rakuten_mlops.monitoring.exporter import MonitoringMetrics, update_metrics
+from rakuten_mlops.serving.exporter import MonitoringMetrics, update_metrics
 from tests.helpers import make_settings
 from tests.monitoring.helpers import make_params
 

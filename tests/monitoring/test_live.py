@@ -11,8 +11,9 @@ import pytest
 from sklearn.metrics import f1_score
 
 from rakuten_mlops.config import Params
-from rakuten_mlops.monitoring.live import live_metrics, read_feedback
+from rakuten_mlops.monitoring.live import live_metrics
 from rakuten_mlops.pipelines.monitoring import live_performance
+from rakuten_mlops.pipelines.monitoring_live import read_feedback
 from tests.helpers import make_settings
 
 NOW = dt.datetime(2024, 3, 10, 12, 0, tzinfo=dt.UTC)

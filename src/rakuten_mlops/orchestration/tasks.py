@@ -96,8 +96,8 @@ def drift_of_batch(
     The report folder is ``<stamp of the DAG run>-<batch>``: named like the CLI's reports (newest
     sorts last), and the same on a retry, which overwrites it.
     """
-    from rakuten_mlops.monitoring.store import MonitoringDir
     from rakuten_mlops.pipelines.monitoring import drift_report
+    from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
 
     cfg = resolve(conf, variable)
     out = (

@@ -23,17 +23,17 @@ from rakuten_mlops.infra import append_jsonl, read_json_or_none, read_jsonl, wri
 from rakuten_mlops.monitoring.decision import decide
 from rakuten_mlops.monitoring.drift import compute_drift
 from rakuten_mlops.monitoring.features import monitoring_frame
-from rakuten_mlops.monitoring.reference import Reference, champion_version, describe, load_reference
-from rakuten_mlops.monitoring.sources import (
+from rakuten_mlops.params_monitoring import monitoring_params
+from rakuten_mlops.pipelines.monitoring_reference import Reference, champion_version, describe, load_reference
+from rakuten_mlops.pipelines.monitoring_sources import (
     Source,
     champion_predictions,
     count_new_labelled_rows,
     current_batch,
     load_source,
 )
-from rakuten_mlops.monitoring.store import MonitoringDir, retrain_tried_on
-from rakuten_mlops.monitoring.tracking import log_decision, log_drift
-from rakuten_mlops.params_monitoring import monitoring_params
+from rakuten_mlops.pipelines.monitoring_store import MonitoringDir, retrain_tried_on
+from rakuten_mlops.pipelines.monitoring_tracking import log_decision, log_drift
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
 
 
@@ -104,7 +104,8 @@ def drift_report(
 
 def live_performance(settings: Settings, params: Params) -> dict[str, Any]:
     """Weighted F1 and accuracy per model version over the feedback in the sliding window (app DB)."""
-    from rakuten_mlops.monitoring.live import live_metrics, read_feedback
+    from rakuten_mlops.monitoring.live import live_metrics
+    from rakuten_mlops.pipelines.monitoring_live import read_feedback
 
     lp = monitoring_params(params).live
     now = dt.datetime.now(dt.UTC)

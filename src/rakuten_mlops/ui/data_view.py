@@ -14,9 +14,9 @@ from rakuten_mlops.config import Settings
 from rakuten_mlops.data.schema import IMAGE_PATH, LABEL, X_TRAIN
 from rakuten_mlops.data.split import PARTS
 from rakuten_mlops.infra import read_json_or_none
-from rakuten_mlops.monitoring.reference import PART
-from rakuten_mlops.monitoring.store import MonitoringDir
 from rakuten_mlops.pipelines.layout import WorkDir
+from rakuten_mlops.pipelines.monitoring_reference import PART
+from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
 from rakuten_mlops.ui.labels import category_with_code
 
 

@@ -17,7 +17,7 @@ from sklearn.metrics import f1_score
 
 from rakuten_mlops.config import Settings
 from rakuten_mlops.infra import read_json_or_none, read_jsonl
-from rakuten_mlops.monitoring.store import MonitoringDir
+from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
 
 
 def monitoring_dir(settings: Settings) -> MonitoringDir:
@@ -137,7 +137,7 @@ def _no_database_yet(url: str) -> bool:
 def read_feedback(settings: Settings, days: float = 30.0, limit: int = 20_000) -> pd.DataFrame:
     """Feedback joined with its prediction from the app database (raises ConnectionError when down)."""
     from rakuten_mlops.monitoring.live import FEEDBACK_COLUMNS
-    from rakuten_mlops.monitoring.live import read_feedback as read
+    from rakuten_mlops.pipelines.monitoring_live import read_feedback as read
 
     if _no_database_yet(settings.app_database_url):
         return pd.DataFrame(columns=list(FEEDBACK_COLUMNS))
@@ -146,7 +146,7 @@ def read_feedback(settings: Settings, days: float = 30.0, limit: int = 20_000) -
 
 def read_predictions(settings: Settings, limit: int = 5_000) -> pd.DataFrame:
     """The last logged predictions (raises ConnectionError when the app database is down)."""
-    from rakuten_mlops.monitoring.live import read_recent_predictions
+    from rakuten_mlops.pipelines.monitoring_live import read_recent_predictions
 
     if _no_database_yet(settings.app_database_url):
         return pd.DataFrame(columns=["designation", "description", "predicted_code", "model_version", "time"])

@@ -39,7 +39,7 @@ async def readyz(holder: HolderDep) -> Health | JSONResponse:
 async def metrics(state: StateDep) -> Response:
     # Drift share, live F1 and retrain decisions come from the monitoring files under the home
     # folder (and the app DB); update_metrics never raises, so a scrape never fails on them.
-    from rakuten_mlops.monitoring.exporter import update_metrics
+    from rakuten_mlops.serving.exporter import update_metrics
 
     await run_in_threadpool(update_metrics, state.metrics, state.settings)
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

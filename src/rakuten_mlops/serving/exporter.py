@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.infra import read_json_or_none, read_jsonl
-from rakuten_mlops.monitoring.store import MonitoringDir
+from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
 
 log = logging.getLogger(__name__)
 DECISIONS = ("retrain", "skip")

@@ -17,8 +17,8 @@ import pandas as pd
 from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.schema import LABEL, X_TEST, X_TRAIN
 from rakuten_mlops.errors import MissingInputError
-from rakuten_mlops.monitoring.reference import PART, champion_version, load_reference
 from rakuten_mlops.params_monitoring import monitoring_params
+from rakuten_mlops.pipelines.monitoring_reference import PART, champion_version, load_reference
 
 Source: TypeAlias = str | Path | pd.DataFrame | None
 PREDICTIONS = "predictions"  # `current="predictions"` (or "predictions:500"): the last logged predictions
@@ -43,7 +43,7 @@ def load_source(
         return source, {"source": "DataFrame", "rows": len(source), "label": "frame"}
     text = str(source)
     if text == PREDICTIONS or text.startswith(PREDICTIONS + ":"):
-        from rakuten_mlops.monitoring.live import read_recent_predictions
+        from rakuten_mlops.pipelines.monitoring_live import read_recent_predictions
 
         n = int(text.split(":", 1)[1]) if ":" in text else window
         rows = read_recent_predictions(settings.app_database_url, n)

@@ -17,7 +17,7 @@ from rakuten_mlops.config import Settings
 from rakuten_mlops.data.split import PARTS
 from rakuten_mlops.errors import MissingInputError
 from rakuten_mlops.infra import read_json_or_none, write_json_atomic
-from rakuten_mlops.monitoring.store import MonitoringDir
+from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
 
 PART = "part"  # train / val / test / gold: only held-out rows are scored for the prediction reference
 

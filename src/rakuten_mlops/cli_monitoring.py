@@ -263,7 +263,7 @@ def monitor_export_command(
 
     from prometheus_client import start_http_server
 
-    from rakuten_mlops.monitoring.exporter import MonitoringMetrics, update_metrics
+    from rakuten_mlops.serving.exporter import MonitoringMetrics, update_metrics
 
     settings = get_settings()
     metrics = MonitoringMetrics()
