@@ -36,10 +36,11 @@ test: install system-deps lint  ## lint (ruff, ruff format, mypy), then the whol
 test-fast: install  ## unit and data tests only (seconds)
 	$(BIN)/pytest -m "not slow" tests/unit tests/data
 
-lint: install  ## ruff lint + format check, mypy on src/
+lint: install  ## ruff lint + format check, mypy on src/, import layers (lint-imports)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: install  ## apply ruff formatting and safe fixes
 	$(BIN)/ruff check --fix src tests benchmarks
