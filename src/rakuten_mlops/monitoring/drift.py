@@ -9,13 +9,11 @@ import html
 import math
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from rakuten_mlops.infra import write_json_atomic
 from rakuten_mlops.monitoring.features import (
     CATEGORICAL_COLUMNS,
     DESCRIPTIONS,
@@ -111,17 +109,6 @@ class DriftResult:
             return f"<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>{banner}</body></html>"
         page = self.snapshot.get_html_str(as_iframe=False)
         return page.replace("<body>", "<body>" + banner, 1) if "<body>" in page else banner + page
-
-    def save(self, out_dir: str | Path) -> tuple[Path, Path]:
-        """Write ``report.html`` and ``summary.json`` into `out_dir`."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        html_path, json_path = out / "report.html", out / "summary.json"
-        self.summary["html_path"] = str(html_path)
-        self.summary["summary_path"] = str(json_path)
-        html_path.write_text(self.html(), encoding="utf-8")
-        write_json_atomic(json_path, self.summary, sort_keys=False)
-        return html_path, json_path
 
 
 def column_kind(column: str) -> str | None:

@@ -21,7 +21,7 @@ from rakuten_mlops.data.schema import IMAGE_PATH
 from rakuten_mlops.errors import InvalidInputError
 from rakuten_mlops.infra import append_jsonl, read_json_or_none, read_jsonl, write_json_atomic
 from rakuten_mlops.monitoring.decision import decide
-from rakuten_mlops.monitoring.drift import compute_drift
+from rakuten_mlops.monitoring.drift import DriftResult, compute_drift
 from rakuten_mlops.monitoring.features import monitoring_frame
 from rakuten_mlops.params_monitoring import monitoring_params
 from rakuten_mlops.pipelines.monitoring_reference import Reference, champion_version, describe, load_reference
@@ -35,6 +35,18 @@ from rakuten_mlops.pipelines.monitoring_sources import (
 from rakuten_mlops.pipelines.monitoring_store import MonitoringDir, retrain_tried_on
 from rakuten_mlops.pipelines.monitoring_tracking import log_decision, log_drift
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
+
+
+def save_drift(result: DriftResult, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``report.html`` and ``summary.json`` of a drift result into `out_dir`."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    html_path, json_path = out / "report.html", out / "summary.json"
+    result.summary["html_path"] = str(html_path)
+    result.summary["summary_path"] = str(json_path)
+    html_path.write_text(result.html(), encoding="utf-8")
+    write_json_atomic(json_path, result.summary, sort_keys=False)
+    return html_path, json_path
 
 
 def drift_report(
@@ -93,7 +105,7 @@ def drift_report(
     if skipped_prediction and "predicted_code" not in result.summary["columns"]:
         result.summary["skipped_columns"]["predicted_code"] = skipped_prediction
     out = Path(out_dir) if out_dir is not None else mon.new_drift_dir(label)
-    result.save(out)
+    save_drift(result, out)
     summary = result.summary
     if mp.log_to_mlflow:
         summary["mlflow_run_id"] = log_drift(summary, out, settings)
