@@ -27,7 +27,7 @@ system-deps:  ## install the Debian tools some tests use (promtool, chromium, ch
 sample: install  ## write the built-in sample dataset to $(SAMPLE_DIR)
 	$(BIN)/rakuten-mlops data sample --out $(SAMPLE_DIR)
 
-run: sample  ## main job: sample -> validate -> split -> train -> evaluate -> register -> promote
+run: sample  ## main job: sample -> validate -> split -> train -> evaluate -> refit -> register -> promote
 	$(BIN)/rakuten-mlops pipeline run --data-dir $(SAMPLE_DIR)
 
 test: install system-deps lint  ## lint (ruff, ruff format, mypy), then the whole test suite

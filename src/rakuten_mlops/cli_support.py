@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import linecache
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -28,30 +27,16 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _raised_here(exc: BaseException) -> bool:
-    """Whether `exc` comes from a `raise` statement of this package, not from a library or a builtin."""
-    tb = exc.__traceback__
-    if tb is None:
-        return False
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    module = str(tb.tb_frame.f_globals.get("__name__", ""))
-    line = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno).strip()
-    return module.startswith("rakuten_mlops.") and line.startswith("raise ")
-
-
 def _is_user_error(exc: BaseException) -> bool:
     """Whether `exc` is reported as one message rather than a traceback.
 
-    Yes for the project's own errors (`RakutenError`), invalid settings (pydantic), a path that
-    does not exist, and a `ValueError` raised on purpose by project code that does not use
-    `RakutenError` yet. A `ValueError` from inside pandas or scikit-learn is a bug: traceback.
+    Yes for the project's own errors (`RakutenError`), invalid settings (pydantic) and a path that
+    does not exist. Anything else, a `ValueError` from inside pandas or scikit-learn included, is a
+    bug and keeps its traceback.
     """
     from pydantic import ValidationError
 
-    if isinstance(exc, RakutenError | ValidationError | FileNotFoundError):
-        return True
-    return isinstance(exc, ValueError) and _raised_here(exc)
+    return isinstance(exc, RakutenError | ValidationError | FileNotFoundError)
 
 
 def friendly_errors(func: F) -> F:

@@ -48,7 +48,7 @@ class TextParams(_Strict):
         "auto", description="auto: the candidate with the best cross-validated weighted F1"
     )
     selection_margin: float = Field(
-        0.002, ge=0, le=0.1, description="a more complex candidate must beat a simpler one by more"
+        0.0005, ge=0, le=0.1, description="a more complex candidate must beat a simpler one by more"
     )
 
     word_ngram_max: int = Field(2, ge=1, le=3)

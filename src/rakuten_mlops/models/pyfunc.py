@@ -13,6 +13,7 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
+from rakuten_mlops.errors import InvalidInputError
 from rakuten_mlops.models.product import ProductClassifier
 
 MODEL_ARTIFACT = "product_classifier.joblib"
@@ -36,7 +37,7 @@ def normalise_input(model_input: pd.DataFrame | dict[str, Any] | list[dict[str, 
     """Coerce pyfunc input to the columns the model reads; `designation` is required."""
     frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
     if "designation" not in frame.columns:
-        raise ValueError("input needs a 'designation' column (product title)")
+        raise InvalidInputError("input needs a 'designation' column (product title)")
     out = pd.DataFrame(index=frame.index)
     out["designation"] = frame["designation"].fillna("").astype(str)
     desc = frame["description"] if "description" in frame.columns else pd.Series("", index=frame.index)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
+from rakuten_mlops.errors import InvalidInputError
+
 
 class HttpError(Exception):
     """The connection failed or the answer was not HTTP."""
@@ -17,7 +19,7 @@ class Connection:
     def __init__(self, base_url: str, headers: dict[str, str], timeout_s: float) -> None:
         parts = urlsplit(base_url)
         if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"only http:// URLs are supported here, not {base_url!r}")
+            raise InvalidInputError(f"only http:// URLs are supported here, not {base_url!r}")
         self.host = parts.hostname
         self.port = parts.port or 80
         self.prefix = parts.path.rstrip("/")
