@@ -138,7 +138,7 @@ def main() -> None:
         print("training the champion ...", flush=True)
         champion = train_champion(home, args.n_per_class)
         settings = Settings(_env_file=None, home=home)
-        from rakuten_mlops.serving.db import create_schema, make_engine, session_factory, session_scope
+        from rakuten_mlops.appdb import create_schema, make_engine, session_factory, session_scope
         from rakuten_mlops.serving.users import create_user
 
         engine = make_engine(settings.app_database_url)
