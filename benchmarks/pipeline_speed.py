@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -92,7 +93,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "results" / "pipeline_speed.json")
     args = ap.parse_args()
     report: dict[str, object] = {
-        "command": "python benchmarks/pipeline_speed.py",
+        "command": " ".join(["python benchmarks/pipeline_speed.py", *sys.argv[1:]]),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "runs": [],
     }
