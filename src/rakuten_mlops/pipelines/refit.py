@@ -59,9 +59,10 @@ def refit(work: WorkDir, params: Params, progress: Progress | None = None) -> di
         model, _ = fit_product_classifier(frame, _stack(embeddings, parts), fixed, progress)
         model.metadata.update(trained_on=list(parts), text_selection=evaluated.metadata.get("text_selection"))
         path = save_product_classifier(model, work.refit_dir)
-    else:
+        gold, _ = score_parts(model, splits["gold"], embeddings["gold"] if embeddings else None)
+    else:  # the registered model is the evaluated one: its gold score is already known
         model, path = evaluated, model_path(work)
-    gold, _ = score_parts(model, splits["gold"], embeddings["gold"] if embeddings else None)
+        gold = read_json(work.metrics_path, "evaluate")["gold"]
     frame[["productid", LABEL]].to_csv(work.refit_dir / TRAIN_ROWS_FILE, index_label="row")
     info = {
         "enabled": params.split.refit,
