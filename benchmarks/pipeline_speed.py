@@ -24,7 +24,7 @@ import numpy as np
 from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.sample import generate_sample, render_image
 from rakuten_mlops.pipelines.layout import WorkDir
-from rakuten_mlops.pipelines.training import STEPS, run_step
+from rakuten_mlops.pipelines.runner import STEPS, run_step
 
 HERE = Path(__file__).resolve().parent
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag
 
-from rakuten_mlops.orchestration.dag_tasks import (
+from rakuten_mlops.orchestration.taskflow import (
     DEFAULT_ARGS,
     START_DATE,
     STREAM_PARAMS,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag
 
-from rakuten_mlops.orchestration.dag_tasks import DEFAULT_ARGS, START_DATE, TRAFFIC_PARAMS, send_traffic
+from rakuten_mlops.orchestration.taskflow import DEFAULT_ARGS, START_DATE, TRAFFIC_PARAMS, send_traffic
 
 
 @dag(

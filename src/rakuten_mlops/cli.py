@@ -163,7 +163,7 @@ def pipeline_run(
 ) -> None:
     """Ingest → validate → split → train → evaluate → refit → register → promote, with a summary."""
     from rakuten_mlops.pipelines.layout import WorkDir
-    from rakuten_mlops.pipelines.training import default_work_dir, run_pipeline
+    from rakuten_mlops.pipelines.runner import default_work_dir, run_pipeline
 
     settings = _settings()
     p = _params(params)
@@ -193,7 +193,7 @@ def pipeline_step(
     import json
 
     from rakuten_mlops.pipelines.layout import WorkDir
-    from rakuten_mlops.pipelines.training import default_work_dir, run_step
+    from rakuten_mlops.pipelines.runner import default_work_dir, run_step
 
     settings = _settings()
     work = WorkDir(work_dir) if work_dir else default_work_dir(settings)
@@ -230,7 +230,7 @@ def predict(
 @friendly_errors
 def models_list() -> None:
     """Registered versions with their metrics, aliases and promotion decisions."""
-    from rakuten_mlops.training.registry import client, configure_mlflow, list_versions
+    from rakuten_mlops.lifecycle.registry import client, configure_mlflow, list_versions
 
     settings = _settings()
     configure_mlflow(settings)
@@ -260,7 +260,7 @@ def models_list() -> None:
 @friendly_errors
 def models_promote(version: Annotated[str, typer.Argument(help="version number to make champion")]) -> None:
     """Give `champion` to a version by hand (the previous champion is remembered for rollback)."""
-    from rakuten_mlops.training.registry import client, configure_mlflow, set_champion
+    from rakuten_mlops.lifecycle.registry import client, configure_mlflow, set_champion
 
     settings = _settings()
     configure_mlflow(settings)
@@ -272,7 +272,7 @@ def models_promote(version: Annotated[str, typer.Argument(help="version number t
 @friendly_errors
 def models_rollback() -> None:
     """Give `champion` back to the version the current champion replaced."""
-    from rakuten_mlops.training.registry import client, configure_mlflow, rollback
+    from rakuten_mlops.lifecycle.registry import client, configure_mlflow, rollback
 
     settings = _settings()
     configure_mlflow(settings)

@@ -49,7 +49,7 @@ def test_every_task_has_retries_and_a_timeout(dags: dict[str, Any]) -> None:
 
 
 def test_training_dag_trains_text_beside_images_then_reloads_the_api(dags: dict[str, Any]) -> None:
-    from rakuten_mlops.pipelines.training import STEPS, TRAIN_PARTS
+    from rakuten_mlops.pipelines.runner import STEPS, TRAIN_PARTS
 
     # every pipeline step reaches the DAG (`train` as its three parts)
     expected = [s for s in STEPS if s != "train"] + list(TRAIN_PARTS) + ["reload_model"]
@@ -101,7 +101,7 @@ def test_dag_files_hold_scheduling_only(path: Path) -> None:
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names
     }
-    allowed = {"__future__", "airflow.sdk", "rakuten_mlops.orchestration.dag_tasks"}
+    allowed = {"__future__", "airflow.sdk", "rakuten_mlops.orchestration.taskflow"}
     assert modules <= allowed, f"{path.name} imports {sorted(modules - allowed)}"
     code = tree.body[1:] if ast.get_docstring(tree) else tree.body
     constants = [

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from rakuten_mlops.orchestration import tasks
+from rakuten_mlops.orchestration import steps
 from rakuten_mlops.orchestration.api import (
     ApiError,
     ApiTarget,
@@ -61,7 +61,7 @@ def test_training_step_without_data_says_where_to_put_it(
 ) -> None:
     monkeypatch.setenv("RAKUTEN_HOME", str(tmp_path / "home"))
     with pytest.raises(FileNotFoundError, match="rakuten_data_dir"):
-        tasks.training_step("ingest", {}, variable=no_variables)
+        steps.training_step("ingest", {}, variable=no_variables)
 
 
 # ----------------------------------------------------------------------------- API
@@ -135,7 +135,7 @@ def test_reload_failures_say_why(target: ApiTarget, status: int, message: str) -
 def test_reload_task_is_a_no_op_without_an_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAKUTEN_HOME", str(tmp_path))
     monkeypatch.delenv("RAKUTEN_API_URL", raising=False)
-    assert tasks.reload_api(None)["reloaded"] is False
+    assert steps.reload_api(None)["reloaded"] is False
 
 
 # ----------------------------------------------------------------------------- stream ingestion
@@ -156,21 +156,21 @@ def streams_conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
 
 
 def test_a_retried_ingestion_returns_the_same_batch(streams_conf: dict[str, str]) -> None:
-    first = tasks.ingest_batch(streams_conf, "run-a", no_variables)
-    again = tasks.ingest_batch(streams_conf, "run-a", no_variables)
+    first = steps.ingest_batch(streams_conf, "run-a", no_variables)
+    again = steps.ingest_batch(streams_conf, "run-a", no_variables)
     assert first["batch"] == again["batch"] == "batch_001"
     assert again["replayed"] is True
     assert again["pool_rows"] == first["pool_rows"]  # the pool did not grow twice
-    assert tasks.ingest_batch(streams_conf, "run-b", no_variables)["batch"] == "batch_002"
-    exhausted = tasks.ingest_batch(streams_conf, "run-c", no_variables)
+    assert steps.ingest_batch(streams_conf, "run-b", no_variables)["batch"] == "batch_002"
+    exhausted = steps.ingest_batch(streams_conf, "run-c", no_variables)
     assert exhausted["status"] == "exhausted"
-    ledger = json.loads((Path(streams_conf["streams_dir"]) / tasks.RUNS_LEDGER).read_text())
+    ledger = json.loads((Path(streams_conf["streams_dir"]) / steps.RUNS_LEDGER).read_text())
     assert sorted(ledger) == ["run-a", "run-b"]
 
 
 def test_ingestion_without_streams_says_how_to_make_them(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="streams make"):
-        tasks.ingest_batch({"streams_dir": str(tmp_path / "none")}, "run", no_variables)
+        steps.ingest_batch({"streams_dir": str(tmp_path / "none")}, "run", no_variables)
     assert not (tmp_path / "none").exists()
 
 
@@ -224,8 +224,8 @@ def test_cli_init_prints_the_next_steps(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_the_core_package_never_imports_airflow() -> None:
     code = (
-        "import sys, rakuten_mlops.cli, rakuten_mlops.orchestration.cli, rakuten_mlops.orchestration.tasks, "
-        "rakuten_mlops.pipelines.training, rakuten_mlops.pipelines.monitoring; "
+        "import sys, rakuten_mlops.cli, rakuten_mlops.orchestration.cli, rakuten_mlops.orchestration.steps, "
+        "rakuten_mlops.pipelines.runner, rakuten_mlops.pipelines.monitoring; "
         "sys.exit('airflow' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False).returncode == 0

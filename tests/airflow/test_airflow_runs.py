@@ -74,7 +74,7 @@ def test_training_dag_registers_promotes_and_reloads_the_api(
 
 
 def test_a_retried_register_reuses_the_version(story: dict[str, Any]) -> None:
-    from rakuten_mlops.training.registry import client
+    from rakuten_mlops.lifecycle.registry import client
     from tests.helpers import make_settings
 
     run = story["retried"]

@@ -41,7 +41,7 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Champion]:
     patch = pytest.MonkeyPatch()
     patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from rakuten_mlops.data.sample import generate_sample
-    from rakuten_mlops.pipelines.training import run_pipeline
+    from rakuten_mlops.pipelines.runner import run_pipeline
 
     home = tmp_path_factory.mktemp("registry")
     data_dir = home / "data"

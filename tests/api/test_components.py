@@ -13,7 +13,7 @@ from PIL import Image
 
 from rakuten_mlops.serving.batcher import MicroBatcher, NoModelError
 from rakuten_mlops.serving.images import ImageRejected, check_image, decode_base64
-from rakuten_mlops.serving.ratelimit import FailureLimiter, login_key
+from rakuten_mlops.serving.login_limiter import FailureLimiter, login_key
 from rakuten_mlops.serving.security import hash_password, verify_password
 from rakuten_mlops.serving.spool import Spool
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from rakuten_mlops.cli import app
 from rakuten_mlops.config import get_settings
 from rakuten_mlops.data.schema import X_TEST
-from rakuten_mlops.training.registry import client, get_champion
+from rakuten_mlops.lifecycle.registry import client, get_champion
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

@@ -8,7 +8,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from rakuten_mlops.pipelines.training import run_pipeline
+from rakuten_mlops.pipelines.runner import run_pipeline
 from tests.helpers import fast_params, make_settings
 from tests.services import require_module
 

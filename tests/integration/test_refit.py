@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from rakuten_mlops.cli import app
 from rakuten_mlops.config import get_settings
+from rakuten_mlops.lifecycle.registry import client
 from rakuten_mlops.models.pyfunc import load_product_classifier
-from rakuten_mlops.training.registry import client
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from rakuten_mlops.training.registry import CHAMPION
+from rakuten_mlops.lifecycle.registry import CHAMPION
 from tests.ui.helpers import chart_frames, chart_specs, texts
 
 

@@ -16,7 +16,7 @@ from rakuten_mlops.config import ConfigError, Params, Settings
 from rakuten_mlops.data.schema import LayoutError
 from rakuten_mlops.errors import InvalidInputError, MissingInputError, RakutenError
 from rakuten_mlops.pipelines.layout import WorkDir, read_frame
-from rakuten_mlops.pipelines.training import run_step
+from rakuten_mlops.pipelines.runner import run_step
 
 runner = CliRunner()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rakuten_mlops.config import PromotionParams
-from rakuten_mlops.training.promotion import decide_promotion
+from rakuten_mlops.lifecycle.promotion import decide_promotion
 
 
 def metrics(wf1: float, per_class: dict[str, float]) -> dict[str, object]:

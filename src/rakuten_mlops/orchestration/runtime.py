@@ -69,8 +69,8 @@ def resolve(
     (the folder the drift reference reads), params from Settings (RAKUTEN_PARAMS_PATH, then
     ./params.yaml, then built-in defaults).
     """
+    from rakuten_mlops.pipelines.runner import default_work_dir
     from rakuten_mlops.pipelines.streams import default_streams_dir
-    from rakuten_mlops.pipelines.training import default_work_dir
 
     settings = settings or Settings()
     values = {key: pick(conf, key, variable) for key in PATH_KEYS}

@@ -9,11 +9,15 @@ import numpy as np
 import pandas as pd
 
 from rakuten_mlops.data.schema import LABEL
+from rakuten_mlops.lifecycle.evaluation import (
+    classification_metrics,
+    plot_confusion_matrix,
+    plot_per_class_f1,
+)
 from rakuten_mlops.models.product import ProductClassifier
 from rakuten_mlops.pipelines.ingest import load_splits
 from rakuten_mlops.pipelines.layout import WorkDir, write_json
 from rakuten_mlops.pipelines.train import load_embeddings, model_path
-from rakuten_mlops.training.evaluation import classification_metrics, plot_confusion_matrix, plot_per_class_f1
 
 EVAL_PARTS = ("val", "test", "gold")
 

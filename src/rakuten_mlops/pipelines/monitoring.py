@@ -204,8 +204,8 @@ def retrain(
     streams_dir: str | Path | None, settings: Settings, params: Params, progress: Progress | None = None
 ) -> dict[str, Any]:
     """Run the core pipeline on the enlarged pool; the promotion gate still decides."""
+    from rakuten_mlops.pipelines.runner import run_pipeline
     from rakuten_mlops.pipelines.streams import default_streams_dir, read_state
-    from rakuten_mlops.pipelines.training import run_pipeline
 
     root = Path(streams_dir) if streams_dir is not None else default_streams_dir(settings)
     state = read_state(root)

@@ -36,7 +36,7 @@ def champion_version(settings: Settings) -> str | None:
     if default_store and not (settings.home / "mlflow.db").is_file():
         return None  # nothing trained here yet; do not create the tracking database just to ask
     try:
-        from rakuten_mlops.training.registry import client, get_champion
+        from rakuten_mlops.lifecycle.registry import client, get_champion
 
         champ = get_champion(client(settings), settings.model_name)
     except Exception:  # no tracking store yet, or an unreachable server: no champion known

@@ -77,9 +77,9 @@ def load_champion(settings: Settings) -> tuple[Any, str | None]:
     """(the champion model, None), or (None, why there is none to predict with)."""
     if champion_version(settings) is None:
         return None, "no champion model to predict with"
+    from rakuten_mlops.lifecycle.registry import configure_mlflow
     from rakuten_mlops.models.pyfunc import load_product_classifier
     from rakuten_mlops.pipelines.predict import champion_uri
-    from rakuten_mlops.training.registry import configure_mlflow
 
     try:
         configure_mlflow(settings)

@@ -16,7 +16,7 @@ MONITORING_EXPERIMENT_SUFFIX = "-monitoring"
 
 
 def _monitoring_run(settings: Settings, run_name: str, tags: dict[str, str]) -> tuple[Any, str]:
-    from rakuten_mlops.training.registry import client
+    from rakuten_mlops.lifecycle.registry import client
 
     c = client(settings)
     name = settings.experiment_name + MONITORING_EXPERIMENT_SUFFIX

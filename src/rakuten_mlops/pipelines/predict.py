@@ -11,8 +11,8 @@ from rakuten_mlops.config import Settings
 from rakuten_mlops.data.loader import load_listings_file
 from rakuten_mlops.data.validation import EMPTY_DESIGNATION, validate
 from rakuten_mlops.errors import MissingInputError
+from rakuten_mlops.lifecycle.registry import CHAMPION, configure_mlflow
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
-from rakuten_mlops.training.registry import CHAMPION, configure_mlflow
 
 
 def champion_uri(settings: Settings) -> str:

@@ -17,6 +17,14 @@ from mlflow.models import infer_signature
 from PIL import Image
 
 from rakuten_mlops.config import Params, Settings
+from rakuten_mlops.lifecycle.promotion import decide_promotion
+from rakuten_mlops.lifecycle.registry import (
+    client,
+    configure_mlflow,
+    find_version_by_tag,
+    get_champion,
+    set_champion,
+)
 from rakuten_mlops.models.product import ProductClassifier
 from rakuten_mlops.models.pyfunc import MODEL_CODE_PATH, load_product_classifier, pip_requirements
 from rakuten_mlops.pipelines.evaluate import score_parts
@@ -24,14 +32,6 @@ from rakuten_mlops.pipelines.ingest import load_splits
 from rakuten_mlops.pipelines.layout import WorkDir, read_json, write_json
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
 from rakuten_mlops.pipelines.refit import TRAIN_ROWS_FILE, final_model_path, gate_report
-from rakuten_mlops.training.promotion import decide_promotion
-from rakuten_mlops.training.registry import (
-    client,
-    configure_mlflow,
-    find_version_by_tag,
-    get_champion,
-    set_champion,
-)
 
 
 def _file_sha256(path: Path) -> str:

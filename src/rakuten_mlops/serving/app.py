@@ -16,11 +16,11 @@ from rakuten_mlops.config import Settings, get_settings
 from rakuten_mlops.serving.auth import Authenticator
 from rakuten_mlops.serving.deps import ServingState
 from rakuten_mlops.serving.errors import install_error_handlers
-from rakuten_mlops.serving.limits import BodySizeLimitMiddleware
+from rakuten_mlops.serving.login_limiter import FailureLimiter
 from rakuten_mlops.serving.metrics import MetricsMiddleware, ServingMetrics
 from rakuten_mlops.serving.model_holder import ModelHolder
 from rakuten_mlops.serving.prediction_log import PredictionLog
-from rakuten_mlops.serving.ratelimit import FailureLimiter
+from rakuten_mlops.serving.request_limits import BodySizeLimitMiddleware
 from rakuten_mlops.serving.routes import api_router, root_router
 from rakuten_mlops.serving.security import token_config
 from rakuten_mlops.serving.users import count_users, create_user

@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from rakuten_mlops.config import Settings
 from rakuten_mlops.serving.auth import Authenticator, AuthError, AuthUser
+from rakuten_mlops.serving.login_limiter import FailureLimiter
 from rakuten_mlops.serving.metrics import ServingMetrics
 from rakuten_mlops.serving.model_holder import ModelHolder
 from rakuten_mlops.serving.prediction_log import PredictionLog
-from rakuten_mlops.serving.ratelimit import FailureLimiter
 from rakuten_mlops.serving.security import TokenConfig
 
 # Trivial dependencies are `async def`: FastAPI runs a plain `def` dependency in a worker thread,

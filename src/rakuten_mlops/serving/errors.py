@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rakuten_mlops.serving.auth import AuthError
 from rakuten_mlops.serving.batcher import NoModelError
-from rakuten_mlops.serving.limits import LimitExceeded
+from rakuten_mlops.serving.request_limits import LimitExceeded
 from rakuten_mlops.serving.schemas import ErrorOut
 
 log = logging.getLogger(__name__)

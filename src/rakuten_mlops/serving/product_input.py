@@ -14,7 +14,12 @@ from starlette.datastructures import UploadFile
 from rakuten_mlops.config import Settings
 from rakuten_mlops.serving.deps import SettingsDep
 from rakuten_mlops.serving.images import CheckedImage
-from rakuten_mlops.serving.limits import LimitExceeded, check_texts, image_from_base64, image_from_bytes
+from rakuten_mlops.serving.request_limits import (
+    LimitExceeded,
+    check_texts,
+    image_from_base64,
+    image_from_bytes,
+)
 from rakuten_mlops.serving.schemas import ProductIn
 
 FORM_FIELDS = ("designation", "description", "image")

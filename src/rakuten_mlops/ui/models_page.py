@@ -14,7 +14,7 @@ import altair as alt
 import streamlit as st
 
 from rakuten_mlops.config import Settings
-from rakuten_mlops.training.registry import VersionRow
+from rakuten_mlops.lifecycle.registry import VersionRow
 from rakuten_mlops.ui import session
 from rakuten_mlops.ui.api_client import ApiError, UserSession
 from rakuten_mlops.ui.charts import LABELS

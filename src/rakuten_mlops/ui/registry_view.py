@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from rakuten_mlops.config import Settings
-from rakuten_mlops.training.registry import CHAMPION, VersionRow, client, get_champion, list_versions
+from rakuten_mlops.lifecycle.registry import CHAMPION, VersionRow, client, get_champion, list_versions
 from rakuten_mlops.ui.labels import category_with_code
 
 PER_CLASS_METRIC = re.compile(r"^test_f1_class_(\d+)$")

@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from rakuten_mlops.serving.auth import AuthError
 from rakuten_mlops.serving.deps import CurrentUser, StateDep
 from rakuten_mlops.serving.errors import error_responses
-from rakuten_mlops.serving.limits import LimitExceeded
-from rakuten_mlops.serving.ratelimit import login_key
+from rakuten_mlops.serving.login_limiter import login_key
+from rakuten_mlops.serving.request_limits import LimitExceeded
 from rakuten_mlops.serving.schemas import Me, Token
 from rakuten_mlops.serving.security import create_token
 from rakuten_mlops.serving.users import authenticate, roles_of

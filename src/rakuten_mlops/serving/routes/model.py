@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 
+from rakuten_mlops.lifecycle import registry
 from rakuten_mlops.serving.deps import AdminUser, CurrentUser, HolderDep, SettingsDep
 from rakuten_mlops.serving.errors import error_responses
 from rakuten_mlops.serving.model_holder import ALIAS
 from rakuten_mlops.serving.schemas import ChampionChangeOut, ModelOut, PromoteIn, ReloadOut
-from rakuten_mlops.training import registry
 
 router = APIRouter(prefix="/model", tags=["model"])
 

@@ -13,7 +13,6 @@ from rakuten_mlops.appdb import utcnow
 from rakuten_mlops.categories import category_name, is_known_code
 from rakuten_mlops.serving.deps import HolderDep, PredictionLogDep, PredictorUser, SettingsDep, StateDep
 from rakuten_mlops.serving.errors import error_responses
-from rakuten_mlops.serving.limits import check_batch_size
 from rakuten_mlops.serving.model_holder import LoadedModel
 from rakuten_mlops.serving.product_input import (
     PREDICT_REQUEST_BODY,
@@ -21,6 +20,7 @@ from rakuten_mlops.serving.product_input import (
     ProductDep,
     check_product,
 )
+from rakuten_mlops.serving.request_limits import check_batch_size
 from rakuten_mlops.serving.schemas import BatchIn, BatchOut, FeedbackIn, FeedbackOut, PredictionOut
 
 router = APIRouter(tags=["predict"])

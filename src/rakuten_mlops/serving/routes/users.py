@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from rakuten_mlops.appdb import User, session_scope
 from rakuten_mlops.serving.deps import AdminUser, StateDep
 from rakuten_mlops.serving.errors import error_responses
-from rakuten_mlops.serving.limits import LimitExceeded
+from rakuten_mlops.serving.request_limits import LimitExceeded
 from rakuten_mlops.serving.schemas import UserCreate, UserPublic
 from rakuten_mlops.serving.users import UserError, create_user, list_users, set_disabled
 

@@ -34,7 +34,7 @@ def training_step(
     step: str, conf: Mapping[str, Any], source: DataSource = "data_dir", variable: Lookup = airflow_variable
 ) -> dict[str, Any]:
     """Run one step of the training pipeline on the data folder, or on the streams pool."""
-    from rakuten_mlops.pipelines.training import run_step
+    from rakuten_mlops.pipelines.runner import run_step
 
     cfg = resolve(conf, variable)
     data_dir = None

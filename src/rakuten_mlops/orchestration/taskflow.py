@@ -1,6 +1,6 @@
 """TaskFlow tasks shared by the DAG files (imports the Airflow Task SDK: DAG files import this, nothing else).
 
-Each task is a one-line call into :mod:`rakuten_mlops.orchestration.tasks`; every task has
+Each task is a one-line call into :mod:`rakuten_mlops.orchestration.steps`; every task has
 retries and an execution timeout, set here next to what it runs.
 """
 
@@ -13,9 +13,9 @@ import pendulum
 from airflow.sdk import Param, TaskGroup, get_current_context, task
 from airflow.sdk.exceptions import AirflowNotFoundException, AirflowSkipException
 
-from rakuten_mlops.orchestration import tasks
+from rakuten_mlops.orchestration import steps
 from rakuten_mlops.orchestration.api import CONNECTION_ID
-from rakuten_mlops.orchestration.tasks import DataSource
+from rakuten_mlops.orchestration.steps import DataSource
 
 START_DATE = pendulum.datetime(2024, 1, 1, tz="UTC")
 DEFAULT_ARGS: dict[str, Any] = {
@@ -115,30 +115,30 @@ def _api_connection() -> Any | None:
 # ----------------------------------------------------------------------------- training
 def training_chain(source: DataSource) -> dict[str, Any]:
     """The training steps wired as TRAINING_EDGES (text beside image embedding): each step's XComArg."""
-    steps = {}
+    chain: dict[str, Any] = {}
     for step in TRAINING_STEPS:
 
         @task(task_id=step, execution_timeout=STEP_TIMEOUTS[step], doc_md=f"Runs the `{step}` pipeline step.")
         def run(step: str = step) -> dict[str, Any]:
-            return tasks.training_step(step, _conf(), source)
+            return steps.training_step(step, _conf(), source)
 
-        steps[step] = run()
+        chain[step] = run()
     for before, after in TRAINING_EDGES:
-        steps[before] >> steps[after]
-    return steps
+        chain[before] >> chain[after]
+    return chain
 
 
 @task(execution_timeout=SHORT)
 def reload_model() -> dict[str, Any]:
     """Ask the prediction API to swap in the champion (a no-op that says so when none is configured)."""
-    return tasks.reload_api(_api_connection())
+    return steps.reload_api(_api_connection())
 
 
 # ----------------------------------------------------------------------------- stream
 @task(execution_timeout=timedelta(hours=1))
 def ingest_batch() -> dict[str, Any]:
     """Validate the next batch and add its clean rows to the pool (skips the run when none is left)."""
-    result = tasks.ingest_batch(_conf(), _run_id())
+    result = steps.ingest_batch(_conf(), _run_id())
     if result["status"] != "ingested":
         raise AirflowSkipException(f"no batch left to ingest in {result['streams_dir']}")
     return result
@@ -146,12 +146,12 @@ def ingest_batch() -> dict[str, Any]:
 
 @task(execution_timeout=timedelta(hours=1))
 def drift_report(batch: dict[str, Any]) -> dict[str, Any]:
-    return tasks.drift_of_batch(_conf(), batch, _run_stamp())
+    return steps.drift_of_batch(_conf(), batch, _run_stamp())
 
 
 @task(execution_timeout=timedelta(minutes=30))
 def decide_retrain(drift: dict[str, Any]) -> dict[str, Any]:
-    return tasks.decide(_conf(), drift)
+    return steps.decide(_conf(), drift)
 
 
 @task.branch(execution_timeout=SHORT)
@@ -180,11 +180,11 @@ def record_decision(decision: dict[str, Any]) -> dict[str, Any]:
         ti = get_current_context()["ti"]
         registered = ti.xcom_pull(task_ids="retrain.register")
         promoted = ti.xcom_pull(task_ids="retrain.promote")
-    return tasks.record(_conf(), decision, _run_id(), registered, promoted)
+    return steps.record(_conf(), decision, _run_id(), registered, promoted)
 
 
 # ----------------------------------------------------------------------------- traffic
 @task(execution_timeout=timedelta(minutes=75), retries=1)
 def send_traffic() -> dict[str, Any]:
     """Run the traffic generator against the configured API (one retry: each try sends the whole load)."""
-    return tasks.traffic(_conf(), _api_connection(), _run_id())
+    return steps.traffic(_conf(), _api_connection(), _run_id())

@@ -1,0 +1,1 @@
+"""rakuten_mlops.lifecycle."""

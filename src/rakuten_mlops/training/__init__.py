@@ -1,1 +1,0 @@
-"""rakuten_mlops.training."""
