@@ -14,6 +14,7 @@ from rakuten_mlops.categories import CODES
 from rakuten_mlops.config import TextParams
 from rakuten_mlops.data.sample import generate_listings
 from rakuten_mlops.data.vocabulary import COLOURS
+from rakuten_mlops.errors import InvalidInputError
 from rakuten_mlops.models.text import TextClassifier
 
 POOL = 2583
@@ -186,3 +187,42 @@ def test_a_class_with_one_row_is_refused(train) -> None:
     rows = pd.concat([train[train["prdtypecode"] != POOL], train[train["prdtypecode"] == POOL].head(1)])
     with pytest.raises(ValueError, match="at least 2 training rows"):
         TextClassifier().fit(rows, rows["prdtypecode"])
+
+
+@pytest.mark.parametrize("class_weight", [None, "balanced"])
+def test_svm_split_over_threads_is_the_same_model(train, class_weight) -> None:
+    """Classes split over threads train the same one-vs-rest problems as one liblinear call."""
+    from sklearn.svm import LinearSVC
+
+    from rakuten_mlops.models.text import fit_svm
+
+    clf = TextClassifier(random_state=0)
+    clf.vectorizers_ = clf._make_vectorizers()
+    x, _ = clf._features(train, fit=True)
+    y = train["prdtypecode"].astype(str).to_numpy()  # labels of any type
+    one = LinearSVC(C=0.25, class_weight=class_weight, random_state=0).fit(x, y)
+    split = fit_svm(LinearSVC(C=0.25, class_weight=class_weight, random_state=0), x, y, n_jobs=3)
+    assert list(split.classes_) == list(one.classes_)
+    np.testing.assert_allclose(split.coef_, one.coef_, atol=1e-3)
+    np.testing.assert_array_equal(split.predict(x), one.predict(x))
+
+
+def test_refit_keeps_the_choice_and_calibration_and_learns_the_new_rows(model: TextClassifier, train) -> None:
+    more = pd.concat([train, generate_listings(10, seed=3)], ignore_index=True)
+    marker = more.index[more["prdtypecode"] == POOL][:8]
+    more.loc[marker, "designation"] = "zorglubix " + more.loc[marker, "designation"]
+    refitted = model.refit(more, more["prdtypecode"])
+    assert refitted.chosen_ == model.chosen_ and refitted.selection_ is model.selection_
+    assert getattr(refitted, "stacker_", None) is getattr(model, "stacker_", None)
+    assert getattr(refitted, "temperature_", None) == getattr(model, "temperature_", None)
+    assert refitted.refit_rows_ == len(more)
+    assert "zorglubix" in refitted.vectorizers_["word"].vocabulary_
+    assert "zorglubix" not in model.vectorizers_["word"].vocabulary_  # the original is untouched
+    probe = pd.DataFrame({"designation": ["zorglubix"], "description": [""]})
+    assert refitted.predict(probe)[0] == POOL
+
+
+def test_refit_refuses_rows_with_other_classes(model: TextClassifier, train) -> None:
+    fewer = train[train["prdtypecode"] != POOL]
+    with pytest.raises(InvalidInputError, match="classes"):
+        model.refit(fewer, fewer["prdtypecode"])

@@ -44,6 +44,27 @@ class ProductClassifier:
     def uses_images(self) -> bool:
         return self.image is not None and self.embedder is not None
 
+    def refit(
+        self, frame: pd.DataFrame, y: np.ndarray, embeddings: tuple[np.ndarray, np.ndarray] | None
+    ) -> ProductClassifier:
+        """A copy whose text model and image head learned from `frame`, with this model's choices.
+
+        The text candidate, its calibration and the fusion are kept (they were fitted out of fold
+        on this model's own training rows); the base models are refitted once. An image head that
+        would see a class missing from its current classes is left as it is, so the fusion's
+        inputs keep their meaning.
+        """
+        text = self.text.refit(frame, y)
+        image = self.image
+        if image is not None and embeddings is not None:
+            emb, ok = embeddings
+            if ok.any() and set(np.unique(y[ok])) == set(image.classes_.tolist()):
+                image = image.refit(emb[ok], y[ok])
+        return ProductClassifier(
+            text=text, image=image, fusion=self.fusion, embedder=self.embedder, top_k=self.top_k,
+            metadata={**self.metadata, "train_rows": len(frame)},
+        )  # fmt: skip
+
     def image_bytes(self, frame: pd.DataFrame) -> list[bytes | None]:
         """Image bytes per row from an `image` (bytes) column, else an `image_path` column."""
         if "image" in frame.columns:

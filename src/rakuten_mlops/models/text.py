@@ -15,8 +15,10 @@ Candidates (simplest first, see :data:`CANDIDATES`):
 One pass of k folds fits every base model a candidate needs; each candidate's out-of-fold
 predictions give its cross-validated weighted F1, and the best mean wins (a more complex
 candidate must beat a simpler one by more than ``selection_margin``). The vectorizers are fitted
-once on all training rows (unsupervised), the base models once per fold and once on everything:
-k + 1 fits of cheap linear models per base model, never of the whole pipeline.
+once on all training rows (unsupervised), every base model once per fold, and only the chosen
+candidate's base models once more on every row (each SVM spread over the cores by class, see
+:func:`fit_svm`). :meth:`TextClassifier.refit` relearns the chosen model on more rows with one
+fit, keeping the choice and the calibration.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from scipy import sparse
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
@@ -39,6 +41,7 @@ from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
+from sklearn.utils.class_weight import compute_class_weight
 
 from rakuten_mlops.config import TEXT_CANDIDATES, TextParams
 from rakuten_mlops.errors import InvalidInputError
@@ -137,11 +140,14 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         weight = "balanced" if name == "svm_balanced" else p.class_weight
         return LinearSVC(C=p.C, class_weight=weight, random_state=self.random_state)
 
-    def _fit_members(
-        self, names: tuple[str, ...], x_all: sparse.csr_matrix, x_words: sparse.csr_matrix, y: np.ndarray,
-        rows: np.ndarray,
-    ) -> dict[str, Any]:  # fmt: skip
-        return {n: self._base(n).fit((x_words if n == "nb" else x_all)[rows], y[rows]) for n in names}
+    def _fit_member(
+        self, name: str, x_all: sparse.csr_matrix, x_words: sparse.csr_matrix, y: np.ndarray,
+        rows: np.ndarray, n_jobs: int = 1,
+    ) -> Any:  # fmt: skip
+        model = self._base(name)
+        if name == "nb":
+            return model.fit(x_words[rows], y[rows])
+        return fit_svm(model, x_all[rows], y[rows], n_jobs)
 
     @staticmethod
     def _scores(name: str, model: Any, x_all: sparse.csr_matrix, x_words: sparse.csr_matrix) -> np.ndarray:
@@ -178,28 +184,63 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         x_all, x_words = self._features(X, fit=True)
         cv = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
         splits = list(cv.split(x_all, y))
-        # k fold fits (for out-of-fold scores) + the final fit, in threads: liblinear releases
-        # the GIL, and each fit is deterministic, so the result does not depend on cores.
-        jobs = [train for train, _ in splits] + [np.arange(len(y))]
-        fitted = Parallel(n_jobs=min(len(jobs), effective_n_jobs(-1)), prefer="threads")(
-            delayed(self._fit_members)(members, x_all, x_words, y, rows) for rows in jobs
+        # One task per (fold, base model), in threads: liblinear releases the GIL, and each fit is
+        # deterministic, so the result does not depend on the number of cores.
+        tasks = [(f, m) for m in members for f in range(len(splits))]
+        fitted = Parallel(n_jobs=min(len(tasks), effective_n_jobs(-1)), prefer="threads")(
+            delayed(self._fit_member)(m, x_all, x_words, y, splits[f][0]) for f, m in tasks
         )
         oof = {m: np.zeros((len(y), len(classes)), np.float32) for m in members}
-        for (_, held), models in zip(splits, fitted[:-1], strict=True):
-            for m in members:
-                oof[m][held] = self._scores(m, models[m], x_all[held], x_words[held])
+        for (f, m), model in zip(tasks, fitted, strict=True):
+            held = splits[f][1]
+            oof[m][held] = self._scores(m, model, x_all[held], x_words[held])
         self.classes_ = classes
         probas = {c: self._oof_candidate(c, oof, y, splits) for c in candidates}
         self.selection_ = self._select(probas, y, splits)
         self.chosen_ = self.selection_["chosen"]
-        final = fitted[-1]
-        self.members_ = {m: final[m] for m in _MEMBERS[self.chosen_]}
+        # Only the chosen candidate's base models are fitted on every row.
+        self.members_ = self._fit_final(x_all, x_words, y)
         if self.chosen_ == "stack":
             self.stacker_ = self._stacker().fit(np.hstack([oof["svm"], oof["nb"]]), y)
         else:
             self.temperature_ = _fit_temperature(oof[self.chosen_], np.searchsorted(classes, y))
         self.oof_proba_ = probas[self.chosen_]
         return self
+
+    def _fit_final(
+        self, x_all: sparse.csr_matrix, x_words: sparse.csr_matrix, y: np.ndarray
+    ) -> dict[str, Any]:
+        """The chosen candidate's base models on every row, each SVM spread over the cores."""
+        rows = np.arange(len(y))
+        return {
+            m: self._fit_member(m, x_all, x_words, y, rows, n_jobs=effective_n_jobs(-1))
+            for m in _MEMBERS[self.chosen_]
+        }
+
+    def refit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> TextClassifier:
+        """A copy that learned from new rows with this model's choice and calibration.
+
+        The vectorizers and the chosen base models are fitted once on `X`; the candidate, the
+        softmax temperature or the stacker (fitted on out-of-fold scores of this model's rows) are
+        kept. It costs one fit instead of k + 1, which is what makes refitting on train + val +
+        test cheap; the stacker and the temperature work on class scores, not on features, so
+        they carry over to base models fitted on more rows (the final fit already uses them on
+        base models fitted on more rows than their out-of-fold ones).
+        """
+        y = np.asarray(y)
+        classes = np.unique(y)
+        if not np.array_equal(classes, self.classes_):
+            chosen_on = self.classes_.tolist()
+            raise InvalidInputError(
+                f"refit rows have classes {classes.tolist()}, the model knows {chosen_on}"
+            )
+        new = copy.copy(self)
+        new.vectorizers_ = self._make_vectorizers()
+        x_all, x_words = new._features(X, fit=True)
+        new.members_ = new._fit_final(x_all, x_words, y)
+        new.oof_proba_ = None  # type: ignore[assignment]
+        new.refit_rows_ = len(y)
+        return new
 
     def _oof_candidate(
         self, name: str, oof: dict[str, np.ndarray], y: np.ndarray, splits: list
@@ -249,6 +290,43 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def fit_svm(svm: LinearSVC, x: sparse.csr_matrix, y: np.ndarray, n_jobs: int = 1) -> LinearSVC:
+    """Fit a one-vs-rest LinearSVC with its classes split over `n_jobs` threads; same model as `svm.fit`.
+
+    liblinear trains one binary problem per class, class i against every other row, with C scaled
+    by the class weight for class i's rows only. Relabelling the classes outside a group as one
+    extra "rest" label gives a problem whose binary problems for the group's classes are exactly
+    those (the rest's own is discarded), so each thread trains its share of the classes.
+    """
+    classes = np.unique(y)
+    groups = [g for g in np.array_split(classes, max(1, min(n_jobs, len(classes) // 2))) if len(g)]
+    if len(groups) < 2:
+        return svm.fit(x, y)
+    codes = np.searchsorted(classes, y)  # labels of any type -> 0..K-1; the rest is -1
+    if svm.class_weight is None:
+        weights = np.ones(len(classes))
+    else:
+        weights = compute_class_weight(svm.class_weight, classes=classes, y=y)
+    x = x.astype(np.float64)  # liblinear works in float64: convert once, not once per thread
+
+    def fit_group(group: np.ndarray) -> LinearSVC:
+        labels = np.where(np.isin(codes, group), codes, -1)
+        part = clone(svm).set_params(class_weight={int(c): float(weights[c]) for c in group})
+        return part.fit(x, labels)
+
+    code_groups = [np.searchsorted(classes, g) for g in groups]
+    parts = Parallel(n_jobs=len(groups), prefer="threads")(delayed(fit_group)(g) for g in code_groups)
+    coef = np.zeros((len(classes), x.shape[1]))
+    intercept = np.zeros(len(classes))
+    for group, part in zip(code_groups, parts, strict=True):
+        rows = np.searchsorted(part.classes_, group)
+        coef[group], intercept[group] = part.coef_[rows], part.intercept_[rows]
+    svm.coef_, svm.intercept_, svm.classes_ = coef, intercept, classes
+    svm.n_features_in_ = x.shape[1]
+    svm.n_iter_ = max(int(p.n_iter_) for p in parts)
+    return svm
 
 
 def _softmax(scores: np.ndarray, temperature: float) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 Validation and test metrics stay those of the model fitted on the train split (`evaluate`); the
 model that is registered and judged by the promotion gate on gold is the refitted one, which
-learned from train + val + test with the settings training chose (the text candidate included).
+learned from train + val + test with the choices training made: the text candidate, its
+calibration and the fusion are kept, the base models are refitted once (see
+`ProductClassifier.refit`), so a refit costs about one fit, not a second training.
 Gold never feeds a fit. ``split.refit: false`` registers the train-split model as it is.
 """
 
@@ -24,7 +26,7 @@ from rakuten_mlops.pipelines.evaluate import score_parts
 from rakuten_mlops.pipelines.ingest import load_splits
 from rakuten_mlops.pipelines.layout import WorkDir, read_json, write_json
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
-from rakuten_mlops.pipelines.train import fit_product_classifier, load_embeddings, model_path
+from rakuten_mlops.pipelines.train import load_embeddings, model_path
 
 REFIT_PARTS = ("train", "val", "test")
 TRAIN_ROWS_FILE = "train_rows.csv"
@@ -53,11 +55,10 @@ def refit(work: WorkDir, params: Params, progress: Progress | None = None) -> di
     (work.refit_dir / MODEL_ARTIFACT).unlink(missing_ok=True)  # never register a stale refit
     started = time.perf_counter()
     if params.split.refit:
-        chosen = evaluated.metadata.get("text_model", evaluated.text.chosen_)
-        fixed = params.model_copy(update={"text": params.text.model_copy(update={"model": chosen})})
+        chosen = evaluated.text.chosen_
         progress.log(f"refitting on {len(frame)} rows ({' + '.join(parts)}), text model {chosen}")
-        model, _ = fit_product_classifier(frame, _stack(embeddings, parts), fixed, progress)
-        model.metadata.update(trained_on=list(parts), text_selection=evaluated.metadata.get("text_selection"))
+        model = evaluated.refit(frame, frame[LABEL].to_numpy(), _stack(embeddings, parts))
+        model.metadata.update(trained_on=list(parts))
         path = save_product_classifier(model, work.refit_dir)
         gold, _ = score_parts(model, splits["gold"], embeddings["gold"] if embeddings else None)
     else:  # the registered model is the evaluated one: its gold score is already known
