@@ -44,8 +44,8 @@ def free_port() -> int:
 
 def train_champion(home: Path, n_per_class: int) -> dict[str, Any]:
     """Generate a sample and run the training pipeline (text only) into `home`."""
-    from rakuten_mlops.data.sample import generate_sample
     from rakuten_mlops.pipelines.runner import run_pipeline
+    from rakuten_mlops.simulation.core.sample import generate_sample
 
     data_dir = home / "data"
     generate_sample(data_dir, n_per_class=n_per_class, seed=11, with_images=False)

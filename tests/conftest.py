@@ -27,7 +27,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def text_sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small labelled sample without images (all 27 classes)."""
-    from rakuten_mlops.data.sample import generate_sample
+    from rakuten_mlops.simulation.core.sample import generate_sample
 
     out = tmp_path_factory.mktemp("text-sample")
     generate_sample(out, n_per_class=14, seed=3, with_images=False)
@@ -37,7 +37,7 @@ def text_sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def image_sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small labelled sample with small JPEG images."""
-    from rakuten_mlops.data.sample import generate_sample
+    from rakuten_mlops.simulation.core.sample import generate_sample
 
     out = tmp_path_factory.mktemp("image-sample")
     generate_sample(out, n_per_class=10, seed=5, with_images=True, image_size=96)

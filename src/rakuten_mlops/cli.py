@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from rakuten_mlops.cli_support import RichProgress, console, friendly_errors
-from rakuten_mlops.config import Settings, get_settings, load_params
+from rakuten_mlops.cli_support import ParamsOpt, RichProgress, console, friendly_errors, resolve_params
+from rakuten_mlops.config import Settings, get_settings
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 data_app = typer.Typer(
@@ -21,17 +21,9 @@ app.add_typer(data_app, name="data")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(models_app, name="models")
 
-ParamsOpt = Annotated[
-    Path | None, typer.Option("--params", help="params.yaml (default: ./params.yaml if present)")
-]
-
 
 def _settings() -> Settings:
     return get_settings()
-
-
-def _params(path: Path | None) -> Any:
-    return load_params(path) if path is not None else _settings().resolve_params()
 
 
 # ---------------------------------------------------------------- data
@@ -45,7 +37,7 @@ def data_sample(
     image_size: Annotated[int, typer.Option(help="image side in pixels (the challenge uses 500)")] = 500,
 ) -> None:
     """Write a realistic sample dataset in the exact challenge layout (CSVs + JPEG images)."""
-    from rakuten_mlops.data.sample import class_sizes, generate_sample
+    from rakuten_mlops.simulation.core.sample import class_sizes, generate_sample
 
     total = round(sum(class_sizes(n_per_class).values()))
     with RichProgress() as progress:
@@ -166,7 +158,7 @@ def pipeline_run(
     from rakuten_mlops.pipelines.runner import default_work_dir, run_pipeline
 
     settings = _settings()
-    p = _params(params)
+    p = resolve_params(params)
     work = WorkDir(work_dir) if work_dir else default_work_dir(settings)
     with RichProgress() as progress:
         summary = run_pipeline(data_dir, settings, p, work, progress)
@@ -198,7 +190,7 @@ def pipeline_step(
     settings = _settings()
     work = WorkDir(work_dir) if work_dir else default_work_dir(settings)
     with RichProgress() as progress:
-        result = run_step(name, work, settings, _params(params), data_dir, progress)
+        result = run_step(name, work, settings, resolve_params(params), data_dir, progress)
     console.print_json(json.dumps(result, default=str))
 
 

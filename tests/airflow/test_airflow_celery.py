@@ -178,8 +178,8 @@ def celery_airflow(tmp_path: Path) -> Iterator[CeleryAirflow]:
 def test_training_dag_runs_on_a_celery_worker_and_registers_a_model(
     celery_airflow: CeleryAirflow, tmp_path: Path
 ) -> None:
-    from rakuten_mlops.data.sample import generate_sample
     from rakuten_mlops.lifecycle.registry import client
+    from rakuten_mlops.simulation.core.sample import generate_sample
 
     generate_sample(tmp_path / "sample", n_per_class=16, seed=11, with_images=False)
     conf = {

@@ -142,8 +142,8 @@ def test_reload_task_is_a_no_op_without_an_api(tmp_path: Path, monkeypatch: pyte
 @pytest.fixture
 def streams_conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     from rakuten_mlops.config import load_params
-    from rakuten_mlops.data.sample import generate_sample
-    from rakuten_mlops.pipelines.streams import make_streams
+    from rakuten_mlops.simulation.core.sample import generate_sample
+    from rakuten_mlops.simulation.replay.steps import make_streams
 
     monkeypatch.setenv("RAKUTEN_HOME", str(tmp_path / "home"))
     params_path = write_test_params(tmp_path / "params.yaml")

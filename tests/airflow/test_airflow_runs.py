@@ -30,8 +30,8 @@ def story(
     airflow_site: AirflowSite, stub_api: StubApi, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
     from rakuten_mlops.config import load_params
-    from rakuten_mlops.data.sample import generate_sample
-    from rakuten_mlops.pipelines.streams import make_streams
+    from rakuten_mlops.simulation.core.sample import generate_sample
+    from rakuten_mlops.simulation.replay.steps import make_streams
     from tests.helpers import make_settings
 
     root = tmp_path_factory.mktemp("story")

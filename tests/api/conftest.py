@@ -40,8 +40,8 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Champion]:
     """A tiny real model: the training pipeline on a small text-only sample (about 15 s)."""
     patch = pytest.MonkeyPatch()
     patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    from rakuten_mlops.data.sample import generate_sample
     from rakuten_mlops.pipelines.runner import run_pipeline
+    from rakuten_mlops.simulation.core.sample import generate_sample
 
     home = tmp_path_factory.mktemp("registry")
     data_dir = home / "data"

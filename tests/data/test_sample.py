@@ -11,8 +11,8 @@ from PIL import Image
 
 from rakuten_mlops.categories import CODES
 from rakuten_mlops.data.loader import load_dataset
-from rakuten_mlops.data.sample import class_sizes, generate_listings, generate_sample, render_image
 from rakuten_mlops.data.schema import X_TEST, X_TRAIN, Y_TRAIN, image_filename
+from rakuten_mlops.simulation.core.sample import class_sizes, generate_listings, generate_sample, render_image
 
 
 def test_layout_and_columns(image_sample_dir: Path) -> None:

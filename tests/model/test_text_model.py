@@ -12,9 +12,9 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from rakuten_mlops.categories import CODES
 from rakuten_mlops.config import TextParams
-from rakuten_mlops.data.sample import generate_listings
-from rakuten_mlops.data.vocabulary import COLOURS
 from rakuten_mlops.models.text import TextClassifier
+from rakuten_mlops.simulation.core.sample import generate_listings
+from rakuten_mlops.simulation.core.vocabulary import COLOURS
 
 POOL = 2583
 

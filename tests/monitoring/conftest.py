@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rakuten_mlops.config import Params, Settings
-from rakuten_mlops.data.sample import generate_sample
+from rakuten_mlops.simulation.core.sample import generate_sample
 from tests.helpers import make_settings
 from tests.monitoring.helpers import make_params
 

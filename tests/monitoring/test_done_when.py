@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from rakuten_mlops.cli import app
 from rakuten_mlops.config import get_settings, load_params
-from rakuten_mlops.data.sample import generate_sample
 from rakuten_mlops.pipelines.runner import run_pipeline
 from rakuten_mlops.serving.exporter import MonitoringMetrics, update_metrics
+from rakuten_mlops.simulation.core.sample import generate_sample
 from tests.helpers import fast_params
 
 runner = CliRunner()

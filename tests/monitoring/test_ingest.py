@@ -12,10 +12,10 @@ import pytest
 from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.loader import load_dataset
 from rakuten_mlops.data.schema import X_TRAIN, Y_TRAIN
-from rakuten_mlops.pipelines import streams as streams_step
 from rakuten_mlops.pipelines.ingest import ingest
 from rakuten_mlops.pipelines.layout import WorkDir
-from rakuten_mlops.pipelines.streams import ingest_next, make_streams, streams_status
+from rakuten_mlops.simulation.replay import steps as streams_step
+from rakuten_mlops.simulation.replay.steps import ingest_next, make_streams, streams_status
 from tests.services import require
 
 

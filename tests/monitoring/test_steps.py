@@ -14,7 +14,7 @@ from rakuten_mlops.cli import app
 from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.infra import append_jsonl
 from rakuten_mlops.pipelines.monitoring import decide_retrain, drift_report, record_decision
-from rakuten_mlops.pipelines.streams import ingest_next, make_streams
+from rakuten_mlops.simulation.replay.steps import ingest_next, make_streams
 from tests.helpers import make_settings
 
 NO_LIVE = {"versions": {}, "overall": {"n": 0}, "champion_version": None}

@@ -12,19 +12,19 @@ from PIL import Image
 
 from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.loader import load_dataset
-from rakuten_mlops.data.sample import generate_listings
 from rakuten_mlops.data.schema import LABEL
-from rakuten_mlops.data.streams import (
+from rakuten_mlops.monitoring.features import monitoring_frame
+from rakuten_mlops.monitoring.language import detect_language
+from rakuten_mlops.params_monitoring import InjectedDriftParams, StreamsParams
+from rakuten_mlops.simulation.core.cutting import (
     DriftKind,
     cut_stream,
     parse_drift_spec,
     transform_image,
     translate_title,
 )
-from rakuten_mlops.monitoring.features import monitoring_frame
-from rakuten_mlops.monitoring.language import detect_language
-from rakuten_mlops.params_monitoring import InjectedDriftParams, StreamsParams
-from rakuten_mlops.pipelines.streams import make_streams
+from rakuten_mlops.simulation.core.sample import generate_listings
+from rakuten_mlops.simulation.replay.steps import make_streams
 
 
 def test_cut_is_complete_disjoint_and_seeded() -> None:

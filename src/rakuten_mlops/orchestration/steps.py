@@ -47,7 +47,7 @@ def training_step(
 
 def _training_data(cfg: RunConfig, source: DataSource) -> Path:
     if source == "streams_pool":
-        from rakuten_mlops.pipelines.streams import read_state
+        from rakuten_mlops.simulation.replay.steps import read_state
 
         pending = read_state(cfg.streams_dir).get("pending")
         if pending:
@@ -66,7 +66,7 @@ def _training_data(cfg: RunConfig, source: DataSource) -> Path:
 # ----------------------------------------------------------------------------- stream
 def ingest_batch(conf: Mapping[str, Any], run_id: str, variable: Lookup = airflow_variable) -> dict[str, Any]:
     """Ingest the next batch of the streams folder, once per DAG run (a retry returns the same batch)."""
-    from rakuten_mlops.pipelines.streams import ingest_next
+    from rakuten_mlops.simulation.replay.steps import ingest_next
 
     cfg = resolve(conf, variable)
     if not (cfg.streams_dir / "streams.json").is_file():

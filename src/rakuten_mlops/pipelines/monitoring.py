@@ -205,7 +205,7 @@ def retrain(
 ) -> dict[str, Any]:
     """Run the core pipeline on the enlarged pool; the promotion gate still decides."""
     from rakuten_mlops.pipelines.runner import run_pipeline
-    from rakuten_mlops.pipelines.streams import default_streams_dir, read_state
+    from rakuten_mlops.simulation.replay.steps import default_streams_dir, read_state
 
     root = Path(streams_dir) if streams_dir is not None else default_streams_dir(settings)
     state = read_state(root)

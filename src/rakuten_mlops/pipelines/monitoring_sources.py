@@ -26,7 +26,7 @@ PREDICTIONS = "predictions"  # `current="predictions"` (or "predictions:500"): t
 
 def current_batch(settings: Settings) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Listings of the batch the default streams folder ingested last, labelled with its name."""
-    from rakuten_mlops.pipelines.streams import current_batch_dir, default_streams_dir
+    from rakuten_mlops.simulation.replay.steps import current_batch_dir, default_streams_dir
 
     folder = current_batch_dir(default_streams_dir(settings))
     rows, info = load_source(folder, settings)
@@ -138,7 +138,7 @@ def count_new_labelled_rows(
     """(valid pool rows the champion's run did not use, rows that run used, where the pool stands)."""
     from rakuten_mlops.data.loader import load_dataset
     from rakuten_mlops.data.validation import validate
-    from rakuten_mlops.pipelines.streams import default_streams_dir, read_state
+    from rakuten_mlops.simulation.replay.steps import default_streams_dir, read_state
 
     root = Path(streams_dir) if streams_dir is not None else default_streams_dir(settings)
     if not (root / "state.json").is_file():

@@ -46,7 +46,7 @@ def load_listings(
 ) -> list[dict[str, Any]]:
     """Listings from a challenge-layout folder (test part if present), else from the sample generator."""
     if data_dir is None:
-        from rakuten_mlops.data.sample import generate_listings
+        from rakuten_mlops.simulation.core.sample import generate_listings
 
         frame = generate_listings(n_per_class=max(1, limit // 27 + 1), seed=seed)
     else:

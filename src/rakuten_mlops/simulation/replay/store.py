@@ -4,7 +4,7 @@
 hard-linked or transformed), `link_images` adds a batch's images to the pool. `read_manifest`
 reads ``streams.json``; `read_state`, `write_state` (atomic replace) and `initial_state` handle
 ``state.json``, whose data versions are `pool_hash` content hashes; `locked` serialises
-ingestions of one folder. The steps that use them are in `rakuten_mlops.pipelines.streams`.
+ingestions of one folder. The steps that use them are in `rakuten_mlops.simulation.replay.steps`.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from PIL import Image
 from rakuten_mlops.data.loader import load_dataset
 from rakuten_mlops.data.schema import IMAGE_PATH, LABEL, TRAIN_IMAGES_DIR, X_COLUMNS, X_TRAIN, Y_TRAIN
 from rakuten_mlops.data.split import frame_hash
-from rakuten_mlops.data.streams import transform_image
 from rakuten_mlops.data.validation import validate
 from rakuten_mlops.errors import MissingInputError
 from rakuten_mlops.infra import exclusive_lock, replacing, write_json_atomic
+from rakuten_mlops.simulation.core.cutting import transform_image
 
 MANIFEST = "streams.json"
 STATE = "state.json"

@@ -28,7 +28,7 @@ from rakuten_mlops.data.schema import (
     Y_TRAIN,
     image_filename,
 )
-from rakuten_mlops.data.vocabulary import (
+from rakuten_mlops.simulation.core.vocabulary import (
     ADJECTIVES,
     CLASS_WORDS,
     COLOURS,

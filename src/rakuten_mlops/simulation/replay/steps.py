@@ -9,7 +9,7 @@ Layout of a streams folder (default ``<home>/streams``)::
     ingested/batch_001/          clean.parquet, rejects.csv (with reasons), summary.json
     state.json                   ingested batches, current batch, data versions (content hashes)
 
-Reading and writing those files is `rakuten_mlops.pipelines.stream_store`; the steps are here.
+Reading and writing those files is `rakuten_mlops.simulation.replay.store`; the steps are here.
 
 Ingestion is idempotent: the pool is rebuilt from `initial/` and the batches listed in
 ``state.json`` (never appended in place), and ``state.json`` is replaced atomically last. A
@@ -31,12 +31,12 @@ import pandas as pd
 from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.loader import load_dataset
 from rakuten_mlops.data.schema import IMAGE_PATH, LABEL, REASON, TRAIN_IMAGES_DIR
-from rakuten_mlops.data.streams import apply_text_drift, cut_stream, parse_drift_spec
 from rakuten_mlops.data.validation import DUPLICATED_PRODUCTID, validate
 from rakuten_mlops.errors import InvalidInputError, MissingInputError
+from rakuten_mlops.infra import write_json_atomic
 from rakuten_mlops.params_monitoring import streams_params
-from rakuten_mlops.pipelines.layout import write_json
-from rakuten_mlops.pipelines.stream_store import (
+from rakuten_mlops.simulation.core.cutting import apply_text_drift, cut_stream, parse_drift_spec
+from rakuten_mlops.simulation.replay.store import (
     MANIFEST,
     STATE,
     initial_state,
@@ -96,7 +96,7 @@ def make_streams(
             "label_counts": {str(k): int(v) for k, v in labels.items()},
             "source": str(Path(data_dir).resolve()),
         }
-        write_json(folder / "metadata.json", meta)
+        write_json_atomic(folder / "metadata.json", meta)
         batches.append(
             {"name": name, "rows": len(applied.frame), "drift": [d["kind"] for d in applied.described]}
         )
@@ -110,7 +110,7 @@ def make_streams(
         "batches": batches,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    write_json(out / MANIFEST, manifest)
+    write_json_atomic(out / MANIFEST, manifest)
     state = initial_state(out)
     write_state(out, state)
     return {"streams_dir": str(out), **manifest, "data_hash": state["versions"][0]["data_hash"]}
@@ -216,7 +216,7 @@ def _validate_batch(root: Path, name: str, already: list[str]) -> dict[str, Any]
         "rejected": len(rejects),
         "reasons": reasons,
     }
-    write_json(out / "summary.json", summary)
+    write_json_atomic(out / "summary.json", summary)
     return {"clean": clean, "summary": summary}
 
 
