@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from rakuten_mlops.config import DecisionParams
 from rakuten_mlops.monitoring.decision import decide
-from rakuten_mlops.params_monitoring import DecisionParams
 
 P = DecisionParams(
     max_drift_share=0.3,

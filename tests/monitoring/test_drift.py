@@ -9,10 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rakuten_mlops.config import Params, Settings
+from rakuten_mlops.config import DriftParams, Params, Settings, StreamsParams
 from rakuten_mlops.monitoring.drift import _chi_square_homogeneity, _text_domain_auc, compute_drift
 from rakuten_mlops.monitoring.features import monitoring_frame
-from rakuten_mlops.params_monitoring import DriftParams, StreamsParams
 from rakuten_mlops.pipelines.monitoring import drift_report
 from rakuten_mlops.simulation.core.cutting import apply_text_drift, cut_stream, parse_drift_spec
 from rakuten_mlops.simulation.core.sample import generate_listings

@@ -10,12 +10,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from rakuten_mlops.config import Params, Settings
+from rakuten_mlops.config import InjectedDriftParams, Params, Settings, StreamsParams
 from rakuten_mlops.data.loader import load_dataset
 from rakuten_mlops.data.schema import LABEL
 from rakuten_mlops.monitoring.features import monitoring_frame
 from rakuten_mlops.monitoring.language import detect_language
-from rakuten_mlops.params_monitoring import InjectedDriftParams, StreamsParams
 from rakuten_mlops.simulation.core.cutting import (
     DriftKind,
     cut_stream,

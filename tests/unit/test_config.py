@@ -33,6 +33,42 @@ def test_invalid_params_name_the_problem(tmp_path: Path, yaml_text: str, message
         load_params(p)
 
 
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        (
+            "monitoring:\n  drift:\n    drift_shar: 0.3\n",
+            r"monitoring\.drift\.drift_shar: Extra inputs are not permitted",
+        ),
+        ("monitoring:\n  decisions: {}\n", r"monitoring\.decisions: Extra inputs"),
+        (
+            "monitoring:\n  live:\n    window_days: 0\n",
+            r"monitoring\.live\.window_days: Input should be greater than 0",
+        ),
+        ("streams:\n  drift:\n    language: fr\n", r"streams\.drift\.language"),
+        ("streams:\n  batch_day: 2\n", r"streams\.batch_day: Extra inputs"),
+    ],
+)
+def test_monitoring_and_streams_sections_fail_when_loaded(
+    tmp_path: Path, yaml_text: str, message: str
+) -> None:
+    """A typo under `monitoring:` or `streams:` fails `load_params`, not a later step."""
+    p = tmp_path / "params.yaml"
+    p.write_text(yaml_text)
+    with pytest.raises(ConfigError, match=message):
+        load_params(p)
+
+
+def test_monitoring_and_streams_sections_are_typed(tmp_path: Path) -> None:
+    p = tmp_path / "params.yaml"
+    p.write_text("monitoring:\n  decision:\n    min_live_f1: 0.7\nstreams:\n  start_date: '2025-03-01'\n")
+    params = load_params(p)
+    assert params.monitoring.decision.min_live_f1 == 0.7
+    assert params.monitoring.drift.reference_max_rows == 5000  # defaults fill the rest
+    assert params.streams.start_date.isoformat() == "2025-03-01"
+    assert params.flat()["streams.start_date"] == "2025-03-01"
+
+
 def test_missing_params_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_params(tmp_path / "absent.yaml")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rakuten_mlops.params_monitoring import DecisionParams
+from rakuten_mlops.config import DecisionParams
 
 
 @dataclass(frozen=True)

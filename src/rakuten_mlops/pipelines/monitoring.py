@@ -23,7 +23,6 @@ from rakuten_mlops.infra import append_jsonl, read_json_or_none, read_jsonl, wri
 from rakuten_mlops.monitoring.decision import decide
 from rakuten_mlops.monitoring.drift import DriftResult, compute_drift
 from rakuten_mlops.monitoring.features import monitoring_frame
-from rakuten_mlops.params_monitoring import monitoring_params
 from rakuten_mlops.pipelines.monitoring_reference import Reference, champion_version, describe, load_reference
 from rakuten_mlops.pipelines.monitoring_sources import (
     Source,
@@ -68,7 +67,7 @@ def drift_report(
     Returns:
         The JSON summary (drift share, drifted columns, test and score per column, paths).
     """
-    mp = monitoring_params(params).drift
+    mp = params.monitoring.drift
     mon = MonitoringDir.of_home(settings.home)
     ref: Reference | None = None
     if reference is None:
@@ -119,7 +118,7 @@ def live_performance(settings: Settings, params: Params) -> dict[str, Any]:
     from rakuten_mlops.monitoring.live import live_metrics
     from rakuten_mlops.pipelines.monitoring_live import read_feedback
 
-    lp = monitoring_params(params).live
+    lp = params.monitoring.live
     now = dt.datetime.now(dt.UTC)
     try:
         feedback = read_feedback(
@@ -151,7 +150,7 @@ def decide_retrain(
     Missing inputs are read: the latest drift summary, live performance from the app DB, and
     the pool rows of `streams_dir` (default ``<home>/streams``) the champion was not trained on.
     """
-    mp = monitoring_params(params)
+    mp = params.monitoring
     mon = MonitoringDir.of_home(settings.home)
     drift_summary = drift_summary if drift_summary is not None else read_json_or_none(mon.latest_drift)
     live = live if live is not None else live_performance(settings, params)
@@ -193,7 +192,7 @@ def record_decision(decision: dict[str, Any], settings: Settings, params: Params
         if past.get("id") == digest:
             return {**past, "duplicate": True}
     record = {**content, "id": digest, "recorded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-    if monitoring_params(params).drift.log_to_mlflow:
+    if params.monitoring.drift.log_to_mlflow:
         record["mlflow_run_id"] = log_decision(record, settings)
     append_jsonl(mon.decisions_log, record)
     write_json_atomic(mon.latest_decision, record)

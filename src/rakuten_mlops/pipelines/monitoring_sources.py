@@ -17,7 +17,6 @@ import pandas as pd
 from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.schema import LABEL, X_TEST, X_TRAIN
 from rakuten_mlops.errors import MissingInputError
-from rakuten_mlops.params_monitoring import monitoring_params
 from rakuten_mlops.pipelines.monitoring_reference import PART, champion_version, load_reference
 
 Source: TypeAlias = str | Path | pd.DataFrame | None
@@ -146,7 +145,7 @@ def count_new_labelled_rows(
     state = read_state(root)
     pool = validate(load_dataset(root / "pool").frame, check_images=False).clean
     try:
-        ref = load_reference(settings, monitoring_params(params).drift.reference_max_rows, params.seed)
+        ref = load_reference(settings, params.monitoring.drift.reference_max_rows, params.seed)
         known, training_rows = set(ref.productids.astype("int64")), len(ref.productids)
     except FileNotFoundError:
         known, training_rows = set(), None

@@ -104,10 +104,9 @@ def update_metrics(
 def _fresh_live(
     live: dict[str, Any] | None, settings: Settings, params: Params | None
 ) -> dict[str, Any] | None:
-    from rakuten_mlops.params_monitoring import monitoring_params
 
     params = params or settings.resolve_params()
-    refresh = monitoring_params(params).live.refresh_seconds
+    refresh = params.monitoring.live.refresh_seconds
     if refresh <= 0:
         return None
     if live and live.get("computed_at"):

@@ -16,9 +16,9 @@ import pandas as pd
 from PIL import Image, ImageEnhance
 from sklearn.model_selection import train_test_split
 
+from rakuten_mlops.config import InjectedDriftParams
 from rakuten_mlops.data.schema import LABEL
 from rakuten_mlops.errors import InvalidInputError
-from rakuten_mlops.params_monitoring import InjectedDriftParams
 
 TEXT_KINDS = ("class_mix", "empty_description", "language")
 IMAGE_KINDS = ("dark_images", "small_images")

@@ -34,7 +34,6 @@ from rakuten_mlops.data.schema import IMAGE_PATH, LABEL, REASON, TRAIN_IMAGES_DI
 from rakuten_mlops.data.validation import DUPLICATED_PRODUCTID, validate
 from rakuten_mlops.errors import InvalidInputError, MissingInputError
 from rakuten_mlops.infra import write_json_atomic
-from rakuten_mlops.params_monitoring import streams_params
 from rakuten_mlops.simulation.core.cutting import apply_text_drift, cut_stream, parse_drift_spec
 from rakuten_mlops.simulation.replay.store import (
     MANIFEST,
@@ -70,7 +69,7 @@ def make_streams(
     params: Params,
 ) -> dict[str, Any]:
     """Cut the labelled data of `data_dir` into an initial pool and `n_batches` ordered batches."""
-    sp = streams_params(params)
+    sp = params.streams
     out = Path(out_dir)
     if (out / MANIFEST).exists() or (out / STATE).exists():
         raise InvalidInputError(f"{out} already holds streams: delete it or choose another --out")
@@ -134,7 +133,7 @@ def ingest_next(streams_dir: str | Path, settings: Settings, params: Params) -> 
         link_images(batch["clean"], root / "pool" / TRAIN_IMAGES_DIR)
         pool = _rebuild_pool(root, ingested)
         data_hash = pool_hash(root / "pool")
-        dvc = _dvc_add(root / "pool", streams_params(params).dvc)
+        dvc = _dvc_add(root / "pool", params.streams.dvc)
         version = {
             "version": len(ingested),
             "batch": name,
