@@ -135,7 +135,7 @@ def test_reload_failures_say_why(target: ApiTarget, status: int, message: str) -
 def test_reload_task_is_a_no_op_without_an_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAKUTEN_HOME", str(tmp_path))
     monkeypatch.delenv("RAKUTEN_API_URL", raising=False)
-    assert steps.reload_api(None)["reloaded"] is False
+    assert steps.reload_model(None)["reloaded"] is False
 
 
 # ----------------------------------------------------------------------------- stream ingestion

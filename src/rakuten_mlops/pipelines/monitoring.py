@@ -20,7 +20,7 @@ from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.schema import IMAGE_PATH
 from rakuten_mlops.errors import InvalidInputError
 from rakuten_mlops.infra import append_jsonl, read_json_or_none, read_jsonl, write_json_atomic
-from rakuten_mlops.monitoring.decision import decide
+from rakuten_mlops.monitoring import decision as retrain_rules
 from rakuten_mlops.monitoring.drift import DriftResult, compute_drift
 from rakuten_mlops.monitoring.features import monitoring_frame
 from rakuten_mlops.pipelines.monitoring_reference import Reference, champion_version, describe, load_reference
@@ -160,7 +160,7 @@ def decide_retrain(
     new_rows, training_rows, data = count_new_labelled_rows(settings, params, streams_dir)
     if new_labelled_rows is not None:
         new_rows = new_labelled_rows
-    decision = decide(
+    decision = retrain_rules.decide_retrain(
         mp.decision,
         drift=drift_summary,
         live_f1=scores.get("weighted_f1"),
