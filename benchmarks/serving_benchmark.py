@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from rakuten_mlops.config import Params, Settings
-from rakuten_mlops.serving.traffic import TrafficConfig, build_payloads, load_listings, run_traffic
+from rakuten_mlops.simulation.loadgen.traffic import TrafficConfig, build_payloads, load_listings, run_traffic
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = secrets.token_urlsafe(16)
@@ -223,7 +223,7 @@ def main() -> None:
         "load": {
             "concurrency": args.concurrency, "duration_s": args.duration, "batch_size": args.batch_size,
             "rounds": args.rounds, "workers_per_server": 1,
-            "generator": "rakuten_mlops.serving.traffic (asyncio keep-alive client, same machine)",
+            "generator": "rakuten_mlops.simulation.loadgen.traffic (asyncio keep-alive client, same machine)",
             "reported": "per target and kind: the round with the median listings/s (all under 'rounds')",
         },
         "results": results,

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from rakuten_mlops.api_client import ApiError
 from rakuten_mlops.orchestration import steps
 from rakuten_mlops.orchestration.api import (
-    ApiError,
     ApiTarget,
     reload_model,
     resolve_target,
@@ -122,9 +122,9 @@ def test_reload_logs_in_then_posts_reload_with_the_fresh_token() -> None:
 @pytest.mark.parametrize(
     ("target", "status", "message"),
     [
-        (ApiTarget("http://api", username="admin", password="wrong"), 200, "login as 'admin' failed"),
+        (ApiTarget("http://api", username="admin", password="wrong"), 200, r"Logging in failed \(401\)"),
         (ApiTarget("http://api"), 200, "no credentials"),
-        (ApiTarget("http://api", token="static"), 403, "reload refused"),
+        (ApiTarget("http://api", token="static"), 403, r"Reloading the API's model failed \(403\)"),
     ],
 )
 def test_reload_failures_say_why(target: ApiTarget, status: int, message: str) -> None:

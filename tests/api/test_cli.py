@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from rakuten_mlops.config import get_settings
 from rakuten_mlops.serving.app import create_app
-from rakuten_mlops.serving.traffic import TrafficConfig, build_payloads, load_listings, run_traffic
+from rakuten_mlops.simulation.loadgen.traffic import TrafficConfig, build_payloads, load_listings, run_traffic
 from tests.helpers import free_port
 
 runner = CliRunner()

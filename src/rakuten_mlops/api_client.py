@@ -1,7 +1,9 @@
-"""The UI's only way into the prediction API: log in for a token, then call the routes with it.
+"""The one client of the project's prediction API (httpx): log in for a token, then call the routes.
 
-No Streamlit here: every call returns plain data or raises `ApiError` with a message a person
-can act on (log in again, use a smaller image, start the API, ...).
+The UI and the Airflow tasks go through it. Every call returns plain data or raises
+`ApiError` with a message a person can act on (log in again, use a smaller image, start the
+API, ...). The load generator (`rakuten_mlops.simulation.loadgen`) takes its token from here but
+sends its pre-encoded bodies on its own keep-alive connections, so that it measures the server.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from typing import Any
 import httpx
 
 from rakuten_mlops.config import Settings
+from rakuten_mlops.errors import RakutenError
 
 DEFAULT_TIMEOUT_S = 30.0
 
 
-class ApiError(Exception):
+class ApiError(RakutenError, RuntimeError):
     """The API refused a call or did not answer; `status` is None when it could not be reached."""
 
     def __init__(self, status: int | None, message: str, detail: str = "") -> None:
@@ -112,14 +115,22 @@ class ApiClient:
             raise ApiError(response.status_code, explain(response.status_code, detail, doing), detail)
         return response.json()
 
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # ------------------------------------------------------------------ auth
+    def token(self, username: str, password: str) -> tuple[str, float]:
+        """A bearer token for these credentials (``POST /v1/auth/token``) and when it expires."""
+        credentials = {"username": username, "password": password}
+        body = self._send("POST", "/v1/auth/token", "Logging in", data=credentials)
+        return str(body["access_token"]), time.time() + float(body.get("expires_in", 3600))
+
     def login(self, username: str, password: str) -> UserSession:
         """Exchange credentials for a token, then ask the API whether this user is an admin."""
-        body = self._send(
-            "POST", "/v1/auth/token", "Logging in", data={"username": username, "password": password}
-        )
-        token = str(body["access_token"])
-        expires_at = time.time() + float(body.get("expires_in", 3600))
+        token, expires_at = self.token(username, password)
         return UserSession(username, token, expires_at, self.is_admin(token))
 
     def is_admin(self, token: str) -> bool:

@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 
 from rakuten_mlops.errors import InvalidInputError
-from rakuten_mlops.serving.http_client import Connection, HttpError
+from rakuten_mlops.simulation.loadgen.keepalive import Connection, HttpError
 
 Mode = Literal["api", "mlflow"]
 
