@@ -169,22 +169,32 @@ def monitor_live_command(params_path: ParamsOpt = None, as_json: JsonOpt = False
 def monitor_export_command(
     port: Annotated[int, typer.Option(help="port of the /metrics endpoint")] = 9108,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    interval: Annotated[float, typer.Option(help="seconds between refreshes")] = 15.0,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            help="seconds between live-quality refreshes (default: monitoring.live.refresh_seconds)"
+        ),
+    ] = None,
+    params_path: ParamsOpt = None,
 ) -> None:
     """Serve the monitoring metrics (drift, live F1, decisions) for Prometheus, without the API."""
     import time
 
-    from prometheus_client import start_http_server
+    from prometheus_client import CollectorRegistry, start_http_server
 
-    from rakuten_mlops.serving.exporter import MonitoringMetrics, update_metrics
+    from rakuten_mlops.pipelines.monitoring import live_performance
+    from rakuten_mlops.serving.exporter import MonitoringCollector
 
-    settings = get_settings()
-    metrics = MonitoringMetrics()
-    start_http_server(port, addr=host, registry=metrics.registry)
+    settings, params = get_settings(), resolve_params(params_path)
+    every = params.monitoring.live.refresh_seconds if interval is None else interval
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(MonitoringCollector(settings.home))
+    start_http_server(port, addr=host, registry=registry)
     console.print(f"exporting monitoring metrics on http://{host}:{port}/metrics (Ctrl+C to stop)")
     try:
         while True:
-            update_metrics(metrics, settings)
-            time.sleep(interval)
+            if every > 0:
+                live_performance(settings, params)  # recorded; the collector reads it on the next scrape
+            time.sleep(every if every > 0 else 3600)
     except KeyboardInterrupt:
         pass

@@ -165,7 +165,7 @@ class LiveParams(_Strict):
     window_days: float = Field(7.0, gt=0, description="feedback older than this is ignored")
     max_feedback: int = Field(5000, ge=1, description="at most the latest N feedback records")
     refresh_seconds: float = Field(
-        60.0, ge=0, description="/metrics recomputes live F1 from the DB when older (0: never)"
+        60.0, ge=0, description="the API and `monitor export` record live F1 this often (0: never)"
     )
 
 

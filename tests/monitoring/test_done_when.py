@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
 
 from rakuten_mlops.cli import app
 from rakuten_mlops.config import get_settings, load_params
 from rakuten_mlops.pipelines.runner import run_pipeline
-from rakuten_mlops.serving.exporter import MonitoringMetrics, update_metrics
+from rakuten_mlops.serving.exporter import MonitoringCollector
 from rakuten_mlops.simulation.core.sample import generate_sample
 from tests.helpers import fast_params
 
@@ -85,6 +86,6 @@ def test_shift_on_batch_3_triggers_a_retrain_with_reasons(
     assert summary["columns"]["predicted_code"]["test"] == "chisquare_homogeneity"
     assert summary["mlflow_run_id"]
 
-    metrics = MonitoringMetrics()
-    update_metrics(metrics, settings, load_params(params_path), refresh_live=False)
-    assert metrics.registry.get_sample_value("rakuten_drift_share") == summary["drift_share"]
+    registry = CollectorRegistry()
+    registry.register(MonitoringCollector(settings.home))
+    assert registry.get_sample_value("rakuten_drift_share") == summary["drift_share"]
