@@ -15,6 +15,7 @@ from rakuten_mlops.data.loader import load_dataset
 from rakuten_mlops.data.schema import LABEL
 from rakuten_mlops.monitoring.features import monitoring_frame
 from rakuten_mlops.monitoring.language import detect_language
+from rakuten_mlops.pipelines.monitoring_sources import image_bytes
 from rakuten_mlops.simulation.core.cutting import (
     DriftKind,
     cut_stream,
@@ -104,8 +105,10 @@ def test_image_drift_darkens_and_shrinks(
 ) -> None:
     out = tmp_path / "streams"
     make_streams(small_image_sample_dir, out, 2, "2:dark_images+small_images=0.5", settings, params)
-    plain = monitoring_frame(load_dataset(out / "batches" / "batch_001").frame)
-    dark = monitoring_frame(load_dataset(out / "batches" / "batch_002").frame)
+    plain_rows = load_dataset(out / "batches" / "batch_001").frame
+    dark_rows = load_dataset(out / "batches" / "batch_002").frame
+    plain = monitoring_frame(plain_rows, images=image_bytes(plain_rows))
+    dark = monitoring_frame(dark_rows, images=image_bytes(dark_rows))
     assert plain["image_size"].eq(48).all()
     assert dark["image_size"].eq(24).all()
     assert dark["image_brightness"].mean() < 0.6 * plain["image_brightness"].mean()

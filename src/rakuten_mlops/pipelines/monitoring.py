@@ -29,6 +29,7 @@ from rakuten_mlops.pipelines.monitoring_sources import (
     champion_predictions,
     count_new_labelled_rows,
     current_batch,
+    image_bytes,
     load_source,
 )
 from rakuten_mlops.pipelines.monitoring_store import MonitoringDir, retrain_tried_on
@@ -83,10 +84,16 @@ def drift_report(
     )
     with_images = IMAGE_PATH in ref_rows.columns and IMAGE_PATH in cur_rows.columns
     ref_m = monitoring_frame(
-        ref_rows, with_images=with_images, predicted=predicted_ref, text_max_chars=mp.text_max_chars
+        ref_rows,
+        images=image_bytes(ref_rows) if with_images else None,
+        predicted=predicted_ref,
+        text_max_chars=mp.text_max_chars,
     )
     cur_m = monitoring_frame(
-        cur_rows, with_images=with_images, predicted=predicted_cur, text_max_chars=mp.text_max_chars
+        cur_rows,
+        images=image_bytes(cur_rows) if with_images else None,
+        predicted=predicted_cur,
+        text_max_chars=mp.text_max_chars,
     )
     label = cur_info.get("label", "current")
     result = compute_drift(

@@ -4,23 +4,42 @@
 CSV file, a DataFrame, or ``"predictions[:N]"`` for the last N predictions the app logged), and
 `current_batch` the batch the default streams folder ingested last. `champion_predictions`
 (through `load_champion` and `predict`) gives the champion model's codes for those rows, and
-`count_new_labelled_rows` counts the pool rows the champion was not trained on.
+`count_new_labelled_rows` counts the pool rows the champion was not trained on, and `image_bytes`
+reads each listing's image for the image statistics of `rakuten_mlops.monitoring.features`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeAlias
 
 import pandas as pd
 
 from rakuten_mlops.config import Params, Settings
-from rakuten_mlops.data.schema import LABEL, X_TEST, X_TRAIN
+from rakuten_mlops.data.schema import IMAGE_PATH, LABEL, X_TEST, X_TRAIN
 from rakuten_mlops.errors import MissingInputError
 from rakuten_mlops.pipelines.monitoring_reference import PART, champion_version, load_reference
 
 Source: TypeAlias = str | Path | pd.DataFrame | None
 PREDICTIONS = "predictions"  # `current="predictions"` (or "predictions:500"): the last logged predictions
+
+
+def image_bytes(listings: pd.DataFrame) -> Iterator[bytes | None] | None:
+    """Each row's image file, read one at a time (None where it is missing or unreadable); None
+    when the listings have no `image_path` column or no path at all."""
+    if IMAGE_PATH not in listings.columns or not listings[IMAGE_PATH].notna().any():
+        return None
+    return (_read_bytes(path) for path in listings[IMAGE_PATH])
+
+
+def _read_bytes(path: object) -> bytes | None:
+    if not isinstance(path, str) or not path:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return None
 
 
 def current_batch(settings: Settings) -> tuple[pd.DataFrame, dict[str, Any]]:
