@@ -25,8 +25,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.airflow.airflow_helpers import DAGS_FOLDER, clean_environ, run_dags, task_states, write_test_params
 from tests.helpers import free_port, make_settings, port_open
+from tests.orchestration.airflow_helpers import (
+    DAGS_FOLDER,
+    clean_environ,
+    run_dags,
+    task_states,
+    write_test_params,
+)
 from tests.services import require, require_module, unavailable
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.airflow.airflow_helpers import AirflowSite, StubApi, run_dags, task_states, write_test_params
+from tests.orchestration.airflow_helpers import AirflowSite, StubApi, run_dags, task_states, write_test_params
 
 pytestmark = pytest.mark.slow
 STEPS_BEFORE_REGISTER = "ingest|split|embed|train_text|train_image|fuse|evaluate|refit"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.airflow.airflow_helpers import DAG_IDS, DAGS_FOLDER, AirflowSite, run_dags
+from tests.orchestration.airflow_helpers import DAG_IDS, DAGS_FOLDER, AirflowSite, run_dags
 
 # ingest → split → (train_text ‖ embed → train_image) → fuse → evaluate → register → promote → reload
 TRAINING_UPSTREAM = {

@@ -24,8 +24,8 @@ from rakuten_mlops.orchestration.api import (
 )
 from rakuten_mlops.orchestration.home import AirflowHome, find_dags_folder, init_airflow_home
 from rakuten_mlops.orchestration.runtime import no_variables, resolve
-from tests.airflow.airflow_helpers import DAGS_FOLDER, REPO, AirflowSite, write_test_params
 from tests.helpers import make_settings
+from tests.orchestration.airflow_helpers import DAGS_FOLDER, REPO, AirflowSite, write_test_params
 
 
 # ----------------------------------------------------------------------------- runtime

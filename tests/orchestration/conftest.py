@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.airflow.airflow_helpers import DAGS_FOLDER, REPO, AirflowSite, StubApi, StubServer, clean_environ
+from tests.orchestration.airflow_helpers import (
+    DAGS_FOLDER,
+    REPO,
+    AirflowSite,
+    StubApi,
+    StubServer,
+    clean_environ,
+)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import pytest
 
 from rakuten_mlops.config import ConfigError, Params, Settings, load_params
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_repository_params_are_valid() -> None:

@@ -1,4 +1,4 @@
-"""Helpers of the Airflow tests (import as `tests.airflow.airflow_helpers`).
+"""Helpers of the Airflow tests (import as `tests.orchestration.airflow_helpers`).
 
 Airflow is never imported in the pytest process: its configuration is read once, at import,
 from the environment. Each DAG run happens in `dag_runner.py`, in a child process whose
