@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from rakuten_mlops.cli_support import ParamsOpt, RichProgress, console, friendly_errors, resolve_params
-from rakuten_mlops.config import Settings, get_settings
+from rakuten_mlops.config import get_settings
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 data_app = typer.Typer(
@@ -20,10 +20,6 @@ models_app = typer.Typer(help="Model registry: list versions, promote, roll back
 app.add_typer(data_app, name="data")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(models_app, name="models")
-
-
-def _settings() -> Settings:
-    return get_settings()
 
 
 # ---------------------------------------------------------------- data
@@ -157,7 +153,7 @@ def pipeline_run(
     from rakuten_mlops.pipelines.layout import WorkDir
     from rakuten_mlops.pipelines.runner import default_work_dir, run_pipeline
 
-    settings = _settings()
+    settings = get_settings()
     p = resolve_params(params)
     work = WorkDir(work_dir) if work_dir else default_work_dir(settings)
     with RichProgress() as progress:
@@ -187,7 +183,7 @@ def pipeline_step(
     from rakuten_mlops.pipelines.layout import WorkDir
     from rakuten_mlops.pipelines.runner import default_work_dir, run_step
 
-    settings = _settings()
+    settings = get_settings()
     work = WorkDir(work_dir) if work_dir else default_work_dir(settings)
     with RichProgress() as progress:
         result = run_step(name, work, settings, resolve_params(params), data_dir, progress)
@@ -210,7 +206,7 @@ def predict(
     from rakuten_mlops.pipelines.predict import predict_file
 
     with RichProgress() as progress:
-        result = predict_file(input, output, _settings(), images, model_uri, batch_size, progress)
+        result = predict_file(input, output, get_settings(), images, model_uri, batch_size, progress)
     console.print(
         f"wrote {result['predicted']} predictions to [bold]{output}[/] with model {result['model_uri']}"
         + (f"; {result['rejected']} rows rejected → {result['rejects_path']}" if result["rejected"] else "")
@@ -224,7 +220,7 @@ def models_list() -> None:
     """Registered versions with their metrics, aliases and promotion decisions."""
     from rakuten_mlops.lifecycle.registry import client, configure_mlflow, list_versions
 
-    settings = _settings()
+    settings = get_settings()
     configure_mlflow(settings)
     rows = list_versions(client(settings), settings.model_name)
     if not rows:
@@ -254,7 +250,7 @@ def models_promote(version: Annotated[str, typer.Argument(help="version number t
     """Give `champion` to a version by hand (the previous champion is remembered for rollback)."""
     from rakuten_mlops.lifecycle.registry import client, configure_mlflow, set_champion
 
-    settings = _settings()
+    settings = get_settings()
     configure_mlflow(settings)
     previous = set_champion(client(settings), settings.model_name, version, ["manual promotion"], "manual")
     console.print(f"version {version} is champion (was {previous or 'none'})")
@@ -266,7 +262,7 @@ def models_rollback() -> None:
     """Give `champion` back to the version the current champion replaced."""
     from rakuten_mlops.lifecycle.registry import client, configure_mlflow, rollback
 
-    settings = _settings()
+    settings = get_settings()
     configure_mlflow(settings)
     old, new = rollback(client(settings), settings.model_name)
     console.print(f"champion moved from version {old} back to version {new}")
