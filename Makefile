@@ -33,8 +33,8 @@ run: sample  ## main job: sample -> validate -> split -> train -> evaluate -> re
 test: install system-deps lint  ## lint (ruff, ruff format, mypy), then the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-fast: install  ## unit and data tests only (seconds)
-	$(BIN)/pytest -m "not slow" tests/unit tests/data
+test-fast: install  ## fast unit and data tests only
+	$(BIN)/pytest -m "not slow" tests/test_*.py tests/data tests/features tests/lifecycle tests/simulation/test_sample.py
 
 lint: install  ## ruff lint + format check, mypy on src/, import layers (lint-imports)
 	$(BIN)/ruff check src tests benchmarks

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from rakuten_mlops.config import Params, Settings
-from rakuten_mlops.data.sample import generate_sample, render_image
 from rakuten_mlops.pipelines.layout import WorkDir
 from rakuten_mlops.pipelines.runner import STEPS, run_step
+from rakuten_mlops.simulation.core.sample import generate_sample, render_image
 
 HERE = Path(__file__).resolve().parent
 

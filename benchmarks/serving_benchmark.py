@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from rakuten_mlops.config import Params, Settings
-from rakuten_mlops.serving.traffic import TrafficConfig, build_payloads, load_listings, run_traffic
+from rakuten_mlops.simulation.loadgen.traffic import TrafficConfig, build_payloads, load_listings, run_traffic
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = secrets.token_urlsafe(16)
@@ -44,8 +44,8 @@ def free_port() -> int:
 
 def train_champion(home: Path, n_per_class: int) -> dict[str, Any]:
     """Generate a sample and run the training pipeline (text only) into `home`."""
-    from rakuten_mlops.data.sample import generate_sample
     from rakuten_mlops.pipelines.runner import run_pipeline
+    from rakuten_mlops.simulation.core.sample import generate_sample
 
     data_dir = home / "data"
     generate_sample(data_dir, n_per_class=n_per_class, seed=11, with_images=False)
@@ -223,7 +223,7 @@ def main() -> None:
         "load": {
             "concurrency": args.concurrency, "duration_s": args.duration, "batch_size": args.batch_size,
             "rounds": args.rounds, "workers_per_server": 1,
-            "generator": "rakuten_mlops.serving.traffic (asyncio keep-alive client, same machine)",
+            "generator": "rakuten_mlops.simulation.loadgen.traffic (asyncio keep-alive client, same machine)",
             "reported": "per target and kind: the round with the median listings/s (all under 'rounds')",
         },
         "results": results,

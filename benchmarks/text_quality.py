@@ -37,8 +37,8 @@ from sklearn.svm import LinearSVC
 
 from rakuten_mlops.config import TextParams
 from rakuten_mlops.data.loader import load_dataset
-from rakuten_mlops.data.sample import generate_listings
 from rakuten_mlops.models.text import TextClassifier
+from rakuten_mlops.simulation.core.sample import generate_listings
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "rakuten" / "en17k"

@@ -48,3 +48,9 @@ def port_open(host: str, port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex((host, port)) == 0
+
+
+def make_params(**monitoring: object) -> Params:
+    """Params without MLflow logging nor champion predictions unless asked (fast monitoring tests)."""
+    drift = {"log_to_mlflow": False, "predictions": False, **monitoring.pop("drift", {})}  # type: ignore[dict-item]
+    return Params.model_validate({"monitoring": {"drift": drift, **monitoring}})

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from rakuten_mlops.cli_support import RichProgress, console, friendly_errors
-from rakuten_mlops.config import Settings, get_settings, load_params
+from rakuten_mlops.cli_support import ParamsOpt, RichProgress, console, friendly_errors, resolve_params
+from rakuten_mlops.config import get_settings
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 data_app = typer.Typer(
@@ -20,18 +20,6 @@ models_app = typer.Typer(help="Model registry: list versions, promote, roll back
 app.add_typer(data_app, name="data")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(models_app, name="models")
-
-ParamsOpt = Annotated[
-    Path | None, typer.Option("--params", help="params.yaml (default: ./params.yaml if present)")
-]
-
-
-def _settings() -> Settings:
-    return get_settings()
-
-
-def _params(path: Path | None) -> Any:
-    return load_params(path) if path is not None else _settings().resolve_params()
 
 
 # ---------------------------------------------------------------- data
@@ -45,7 +33,7 @@ def data_sample(
     image_size: Annotated[int, typer.Option(help="image side in pixels (the challenge uses 500)")] = 500,
 ) -> None:
     """Write a realistic sample dataset in the exact challenge layout (CSVs + JPEG images)."""
-    from rakuten_mlops.data.sample import class_sizes, generate_sample
+    from rakuten_mlops.simulation.core.sample import class_sizes, generate_sample
 
     total = round(sum(class_sizes(n_per_class).values()))
     with RichProgress() as progress:
@@ -165,8 +153,8 @@ def pipeline_run(
     from rakuten_mlops.pipelines.layout import WorkDir
     from rakuten_mlops.pipelines.runner import default_work_dir, run_pipeline
 
-    settings = _settings()
-    p = _params(params)
+    settings = get_settings()
+    p = resolve_params(params)
     work = WorkDir(work_dir) if work_dir else default_work_dir(settings)
     with RichProgress() as progress:
         summary = run_pipeline(data_dir, settings, p, work, progress)
@@ -195,10 +183,10 @@ def pipeline_step(
     from rakuten_mlops.pipelines.layout import WorkDir
     from rakuten_mlops.pipelines.runner import default_work_dir, run_step
 
-    settings = _settings()
+    settings = get_settings()
     work = WorkDir(work_dir) if work_dir else default_work_dir(settings)
     with RichProgress() as progress:
-        result = run_step(name, work, settings, _params(params), data_dir, progress)
+        result = run_step(name, work, settings, resolve_params(params), data_dir, progress)
     console.print_json(json.dumps(result, default=str))
 
 
@@ -218,7 +206,7 @@ def predict(
     from rakuten_mlops.pipelines.predict import predict_file
 
     with RichProgress() as progress:
-        result = predict_file(input, output, _settings(), images, model_uri, batch_size, progress)
+        result = predict_file(input, output, get_settings(), images, model_uri, batch_size, progress)
     console.print(
         f"wrote {result['predicted']} predictions to [bold]{output}[/] with model {result['model_uri']}"
         + (f"; {result['rejected']} rows rejected → {result['rejects_path']}" if result["rejected"] else "")
@@ -232,7 +220,7 @@ def models_list() -> None:
     """Registered versions with their metrics, aliases and promotion decisions."""
     from rakuten_mlops.lifecycle.registry import client, configure_mlflow, list_versions
 
-    settings = _settings()
+    settings = get_settings()
     configure_mlflow(settings)
     rows = list_versions(client(settings), settings.model_name)
     if not rows:
@@ -262,7 +250,7 @@ def models_promote(version: Annotated[str, typer.Argument(help="version number t
     """Give `champion` to a version by hand (the previous champion is remembered for rollback)."""
     from rakuten_mlops.lifecycle.registry import client, configure_mlflow, set_champion
 
-    settings = _settings()
+    settings = get_settings()
     configure_mlflow(settings)
     previous = set_champion(client(settings), settings.model_name, version, ["manual promotion"], "manual")
     console.print(f"version {version} is champion (was {previous or 'none'})")
@@ -274,7 +262,7 @@ def models_rollback() -> None:
     """Give `champion` back to the version the current champion replaced."""
     from rakuten_mlops.lifecycle.registry import client, configure_mlflow, rollback
 
-    settings = _settings()
+    settings = get_settings()
     configure_mlflow(settings)
     old, new = rollback(client(settings), settings.model_name)
     console.print(f"champion moved from version {old} back to version {new}")

@@ -19,7 +19,7 @@ EXTRAS: list[tuple[str, str, str, str, str]] = [
     ("serve", "rakuten_mlops.serving.cli", "serve_command", "serve", "command"),
     ("users", "rakuten_mlops.serving.cli", "users_app", "serve", "group"),
     ("traffic", "rakuten_mlops.serving.cli", "traffic_command", "serve", "command"),
-    ("streams", "rakuten_mlops.cli_monitoring", "streams_app", "monitor", "group"),
+    ("streams", "rakuten_mlops.simulation.cli", "streams_app", "monitor", "group"),
     ("drift", "rakuten_mlops.cli_monitoring", "drift_command", "monitor", "command"),
     ("monitor", "rakuten_mlops.cli_monitoring", "monitor_app", "monitor", "group"),
     ("ui", "rakuten_mlops.ui.cli", "ui_command", "ui", "command"),

@@ -1,113 +1,26 @@
-"""CLI of monitoring and continuous training: `streams ...`, `drift`, `monitor check|live|retrain|export`."""
+"""CLI of monitoring and continuous training: `drift`, `monitor check|live|retrain|export`."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from rakuten_mlops.cli_support import RichProgress, console, friendly_errors
-from rakuten_mlops.config import Params, get_settings, load_params
-
-streams_app = typer.Typer(
-    help="Replay data as ordered daily batches: make them, ingest the next one.", no_args_is_help=True
+from rakuten_mlops.cli_support import (
+    JsonOpt,
+    ParamsOpt,
+    RichProgress,
+    StreamsOpt,
+    console,
+    friendly_errors,
+    print_json,
+    resolve_params,
 )
+from rakuten_mlops.config import Params, get_settings
+
 monitor_app = typer.Typer(help="Drift, live quality and the retrain decision.", no_args_is_help=True)
-
-ParamsOpt = Annotated[
-    Path | None, typer.Option("--params", help="params.yaml (default: ./params.yaml if present)")
-]
-StreamsOpt = Annotated[
-    Path | None, typer.Option("--streams-dir", help="streams folder (default <home>/streams)")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
-
-
-def _params(path: Path | None) -> Params:
-    return load_params(path) if path is not None else get_settings().resolve_params()
-
-
-def _streams_dir(path: Path | None) -> Path:
-    from rakuten_mlops.pipelines.streams import default_streams_dir
-
-    return path if path is not None else default_streams_dir(get_settings())
-
-
-def _print_json(data: Any) -> None:
-    console.print_json(json.dumps(data, default=str))
-
-
-# ---------------------------------------------------------------- streams
-@streams_app.command("make")
-@friendly_errors
-def streams_make(
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="labelled data in the challenge layout")],
-    out: Annotated[Path | None, typer.Option("--out", help="streams folder (default <home>/streams)")] = None,
-    n: Annotated[int, typer.Option("--n", min=1, help="number of batches")] = 5,
-    drift: Annotated[
-        str | None,
-        typer.Option(help="injected drift, e.g. '3' or '3:class_mix+language;5:dark_images=0.3'"),
-    ] = None,
-    params_path: ParamsOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Cut a data folder into an initial training pool and N ordered batches (optionally drifted)."""
-    from rakuten_mlops.pipelines.streams import make_streams
-
-    result = make_streams(data_dir, _streams_dir(out), n, drift, get_settings(), _params(params_path))
-    if as_json:
-        _print_json(result)
-        return
-    table = Table(title=f"streams in {result['streams_dir']}")
-    for col in ("batch", "rows", "injected drift"):
-        table.add_column(col)
-    table.add_row("pool (initial)", str(result["initial_rows"]), "")
-    for b in result["batches"]:
-        table.add_row(b["name"], str(b["rows"]), ", ".join(b["drift"]))
-    console.print(table)
-    console.print(f"pool data version {result['data_hash']}; next: rakuten-mlops streams next")
-
-
-@streams_app.command("next")
-@friendly_errors
-def streams_next(
-    streams_dir: StreamsOpt = None, params_path: ParamsOpt = None, as_json: JsonOpt = False
-) -> None:
-    """Validate the next batch, append it to the training pool (new data version) and mark it current."""
-    from rakuten_mlops.pipelines.streams import ingest_next
-
-    result = ingest_next(_streams_dir(streams_dir), get_settings(), _params(params_path))
-    if as_json:
-        _print_json(result)
-    elif result["status"] == "exhausted":
-        console.print(f"every batch is ingested (current: {result['current']})")
-    else:
-        reasons = f" {result['reject_reasons']}" if result["reject_reasons"] else ""
-        console.print(
-            f"ingested [bold]{result['batch']}[/]: {result['accepted']} rows accepted, "
-            f"{result['rejected']} rejected{reasons}; pool {result['pool_rows']} rows, "
-            f"data version {result['data_hash']} ({result['remaining']} batches left; DVC: {result['dvc']})"
-        )
-
-
-@streams_app.command("status")
-@friendly_errors
-def streams_status_command(streams_dir: StreamsOpt = None, as_json: JsonOpt = False) -> None:
-    """Batches ingested and pending, the current batch and the pool's data version."""
-    from rakuten_mlops.pipelines.streams import streams_status
-
-    result = streams_status(_streams_dir(streams_dir))
-    if as_json:
-        _print_json(result)
-        return
-    console.print(
-        f"{len(result['ingested'])}/{result['batches']} batches ingested; current {result['current']}; "
-        f"pool {result['pool_rows']} rows, data version {result['data_hash']}"
-        + (f"; [bold red]unfinished ingestion of {result['unfinished']}[/]" if result["unfinished"] else "")
-    )
 
 
 # ---------------------------------------------------------------- drift
@@ -130,9 +43,9 @@ def drift_command(
     """Drift report (Evidently): text, lengths, empty descriptions, language, images, predictions, labels."""
     from rakuten_mlops.pipelines.monitoring import drift_report
 
-    summary = drift_report(reference, current, out, get_settings(), _params(params_path))
+    summary = drift_report(reference, current, out, get_settings(), resolve_params(params_path))
     if as_json:
-        _print_json(summary)
+        print_json(summary)
     else:
         _print_drift(summary)
 
@@ -178,9 +91,9 @@ def monitor_check_command(
     """Drift report + live F1 + new data → retrain decision with reasons (printed and recorded)."""
     from rakuten_mlops.pipelines.monitoring import monitor_check
 
-    settings, params = get_settings(), _params(params_path)
+    settings, params = get_settings(), resolve_params(params_path)
     if streams_dir is not None and current is None:
-        from rakuten_mlops.pipelines.streams import current_batch_dir
+        from rakuten_mlops.simulation.replay.steps import current_batch_dir
 
         current = str(current_batch_dir(streams_dir))
     record = monitor_check(settings, params, streams_dir, reference, current)
@@ -188,7 +101,7 @@ def monitor_check_command(
     if retrain and record["retrain"]:
         result["retrain"] = _run_retrain(streams_dir, settings, params)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     drift = record.get("drift") or {}
     drifted = ", ".join(drift.get("drifted_columns") or []) or "none"
@@ -221,9 +134,9 @@ def monitor_retrain_command(
     streams_dir: StreamsOpt = None, params_path: ParamsOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Run the training pipeline on the streams pool; the promotion gate decides the champion."""
-    result = _run_retrain(streams_dir, get_settings(), _params(params_path))
+    result = _run_retrain(streams_dir, get_settings(), resolve_params(params_path))
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
         console.print(
             f"version {result['registered_version']} {'promoted' if result['promoted'] else 'not promoted'}: "
@@ -237,9 +150,9 @@ def monitor_live_command(params_path: ParamsOpt = None, as_json: JsonOpt = False
     """Weighted F1 and accuracy per model version over the feedback window."""
     from rakuten_mlops.pipelines.monitoring import live_performance
 
-    live = live_performance(get_settings(), _params(params_path))
+    live = live_performance(get_settings(), resolve_params(params_path))
     if as_json:
-        _print_json(live)
+        print_json(live)
         return
     table = Table(title=f"live quality, last {live.get('window_days', '?')} days")
     for col in ("model version", "feedback", "weighted F1", "accuracy"):
@@ -256,22 +169,32 @@ def monitor_live_command(params_path: ParamsOpt = None, as_json: JsonOpt = False
 def monitor_export_command(
     port: Annotated[int, typer.Option(help="port of the /metrics endpoint")] = 9108,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    interval: Annotated[float, typer.Option(help="seconds between refreshes")] = 15.0,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            help="seconds between live-quality refreshes (default: monitoring.live.refresh_seconds)"
+        ),
+    ] = None,
+    params_path: ParamsOpt = None,
 ) -> None:
     """Serve the monitoring metrics (drift, live F1, decisions) for Prometheus, without the API."""
     import time
 
-    from prometheus_client import start_http_server
+    from prometheus_client import CollectorRegistry, start_http_server
 
-    from rakuten_mlops.serving.exporter import MonitoringMetrics, update_metrics
+    from rakuten_mlops.pipelines.monitoring import live_performance
+    from rakuten_mlops.serving.exporter import MonitoringCollector
 
-    settings = get_settings()
-    metrics = MonitoringMetrics()
-    start_http_server(port, addr=host, registry=metrics.registry)
+    settings, params = get_settings(), resolve_params(params_path)
+    every = params.monitoring.live.refresh_seconds if interval is None else interval
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(MonitoringCollector(settings.home))
+    start_http_server(port, addr=host, registry=registry)
     console.print(f"exporting monitoring metrics on http://{host}:{port}/metrics (Ctrl+C to stop)")
     try:
         while True:
-            update_metrics(metrics, settings)
-            time.sleep(interval)
+            if every > 0:
+                live_performance(settings, params)  # recorded; the collector reads it on the next scrape
+            time.sleep(every if every > 0 else 3600)
     except KeyboardInterrupt:
         pass

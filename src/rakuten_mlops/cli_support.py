@@ -1,10 +1,13 @@
-"""CLI plumbing: friendly errors (no tracebacks for known failures) and Rich progress bars."""
+"""CLI plumbing: friendly errors (no tracebacks for known failures), Rich progress bars and the
+options every command group shares (`--params`, `--json`)."""
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,6 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from rakuten_mlops.config import Params, get_settings, load_params
 from rakuten_mlops.errors import RakutenError
 from rakuten_mlops.pipelines.progress import Advance
 
@@ -25,6 +29,23 @@ console = Console()
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+ParamsOpt = Annotated[
+    Path | None, typer.Option("--params", help="params.yaml (default: ./params.yaml if present)")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
+StreamsOpt = Annotated[
+    Path | None, typer.Option("--streams-dir", help="streams folder (default <home>/streams)")
+]
+
+
+def resolve_params(path: Path | None) -> Params:
+    """`--params` when given, else the settings' params file (``./params.yaml`` or defaults)."""
+    return load_params(path) if path is not None else get_settings().resolve_params()
+
+
+def print_json(data: Any) -> None:
+    console.print_json(json.dumps(data, default=str))
 
 
 def _is_user_error(exc: BaseException) -> bool:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rakuten_mlops.config import SplitParams
-from rakuten_mlops.data.sample import generate_listings
 from rakuten_mlops.data.split import frame_hash, stratified_split
+from rakuten_mlops.simulation.core.sample import generate_listings
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rakuten_mlops.monitoring.decision import decide
-from rakuten_mlops.params_monitoring import DecisionParams
+from rakuten_mlops.config import DecisionParams
+from rakuten_mlops.monitoring.decision import decide_retrain
 
 P = DecisionParams(
     max_drift_share=0.3,
@@ -21,7 +21,7 @@ DRIFT = {"drift_share": 0.5, "drifted_columns": ["text", "language", "label"]}
 
 def _decide(**kw: object):
     args = {"drift": CALM, "live_f1": 0.8, "live_n": 500, "new_labelled_rows": 300, "training_rows": 1000}
-    return decide(P, **{**args, **kw})  # type: ignore[arg-type]
+    return decide_retrain(P, **{**args, **kw})  # type: ignore[arg-type]
 
 
 def test_nothing_to_do() -> None:

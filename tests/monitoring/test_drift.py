@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
-from rakuten_mlops.config import Params, Settings
-from rakuten_mlops.data.sample import generate_listings
-from rakuten_mlops.data.streams import apply_text_drift, cut_stream, parse_drift_spec
+from rakuten_mlops.config import DriftParams, Params, Settings, StreamsParams
 from rakuten_mlops.monitoring.drift import _chi_square_homogeneity, _text_domain_auc, compute_drift
 from rakuten_mlops.monitoring.features import monitoring_frame
-from rakuten_mlops.params_monitoring import DriftParams, StreamsParams
 from rakuten_mlops.pipelines.monitoring import drift_report
-from rakuten_mlops.pipelines.streams import make_streams
+from rakuten_mlops.pipelines.monitoring_sources import image_bytes
+from rakuten_mlops.simulation.core.cutting import apply_text_drift, cut_stream, parse_drift_spec
+from rakuten_mlops.simulation.core.sample import generate_listings
+from rakuten_mlops.simulation.replay.steps import make_streams
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +119,22 @@ def test_drift_step_writes_html_and_summary_naming_drifted_columns(
 def test_drift_needs_a_reference(settings: Settings, params: Params) -> None:
     with pytest.raises(FileNotFoundError, match="pipeline run"):
         drift_report(None, pd.DataFrame({"designation": ["x"]}), None, settings, params)
+
+
+def test_image_statistics_come_from_the_bytes_passed_in(tmp_path: Path) -> None:
+    """The pure library decodes bytes it is given; reading the files is the pipeline's job."""
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 10), (200, 200, 200)).save(buf, format="PNG")
+    listings = pd.DataFrame(
+        {"designation": ["a", "b", "c"], "image_path": [str(tmp_path / "x.png"), None, "missing.png"]}
+    )
+    (tmp_path / "x.png").write_bytes(buf.getvalue())
+    frame = monitoring_frame(listings, images=image_bytes(listings))
+    assert frame.loc[0, "image_size"] == 20.0 and frame.loc[0, "image_brightness"] == pytest.approx(
+        200, abs=1
+    )
+    assert frame.loc[1:, "image_size"].isna().all()  # no path, unreadable path: no statistic
+    assert monitoring_frame(listings, images=[b"not an image", None, None])["image_size"].isna().all()
+    assert "image_size" not in monitoring_frame(listings).columns  # no images given: no image columns
+    with pytest.raises(ValueError, match="2 images for 3 listings"):
+        monitoring_frame(listings, images=[None, None])

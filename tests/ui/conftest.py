@@ -66,8 +66,8 @@ class Stack:
 
 
 def _train(home: Path, data_dir: Path) -> str:
-    from rakuten_mlops.data.sample import generate_sample
     from rakuten_mlops.pipelines.runner import run_pipeline
+    from rakuten_mlops.simulation.core.sample import generate_sample
     from tests.helpers import fast_params, make_settings
 
     generate_sample(data_dir, n_per_class=8, seed=11, with_images=True, image_size=48)

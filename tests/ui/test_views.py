@@ -9,9 +9,9 @@ import httpx
 import pandas as pd
 import pytest
 
+from rakuten_mlops.api_client import ApiClient, ApiError, configured_api_url
 from rakuten_mlops.config import Settings
 from rakuten_mlops.data.schema import LayoutError
-from rakuten_mlops.ui.api_client import ApiClient, ApiError, configured_api_url
 from rakuten_mlops.ui.batch_io import predict_listings, read_images_zip, read_listings_upload
 from rakuten_mlops.ui.labels import category_label, category_with_code
 from rakuten_mlops.ui.monitoring_view import class_share_over_time, live_f1_over_time

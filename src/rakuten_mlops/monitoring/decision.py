@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rakuten_mlops.params_monitoring import DecisionParams
+from rakuten_mlops.config import DecisionParams
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class Check:
 
 
 @dataclass(frozen=True)
-class Decision:
+class RetrainDecision:
     retrain: bool
     reasons: list[str]
     checks: list[Check] = field(default_factory=list)
@@ -36,7 +36,7 @@ class Decision:
         }
 
 
-def decide(
+def decide_retrain(
     params: DecisionParams,
     *,
     drift: dict[str, Any] | None,
@@ -45,7 +45,7 @@ def decide(
     new_labelled_rows: int,
     training_rows: int | None,
     already_tried: str | None = None,
-) -> Decision:
+) -> RetrainDecision:
     """Retrain when something calls for it (drift, low live F1, much new data) and enough new data exists.
 
     Args:
@@ -81,13 +81,14 @@ def decide(
     triggers = [c for c in checks if c.triggered and c.name != data_check.name]
     would = [f"would retrain: {c.detail}" for c in triggers]
     if triggers and enough and already_tried:
-        return Decision(False, [f"already retrained on this data: {already_tried}", *would], checks)
+        return RetrainDecision(False, [f"already retrained on this data: {already_tried}", *would], checks)
     if triggers and enough:
-        return Decision(True, [c.detail for c in triggers] + [data_check.detail], checks)
+        return RetrainDecision(True, [c.detail for c in triggers] + [data_check.detail], checks)
     if triggers:
-        return Decision(False, [f"not enough new data to retrain: {data_check.detail}", *would], checks)
+        reasons = [f"not enough new data to retrain: {data_check.detail}", *would]
+        return RetrainDecision(False, reasons, checks)
     calm = "; ".join(c.detail for c in checks if c.name != data_check.name)
-    return Decision(False, [f"no reason to retrain: {calm}"], checks)
+    return RetrainDecision(False, [f"no reason to retrain: {calm}"], checks)
 
 
 def _drift_checks(params: DecisionParams, drift: dict[str, Any]) -> list[Check]:

@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rakuten_mlops.config import DriftParams
 from rakuten_mlops.monitoring.features import (
     CATEGORICAL_COLUMNS,
     DESCRIPTIONS,
     NUMERICAL_COLUMNS,
     TEXT_COLUMNS,
 )
-from rakuten_mlops.params_monitoring import DriftParams
 
 HOMOGENEITY = "chisquare_homogeneity"
 TEXT_DOMAIN = "text_domain_auc"

@@ -1,7 +1,9 @@
-"""What drift is measured on: one row of monitored columns per listing (no disk I/O except images)."""
+"""What drift is measured on: one row of monitored columns per listing (no disk I/O: the caller
+passes each listing's image bytes, see `rakuten_mlops.pipelines.monitoring_sources.image_bytes`)."""
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Iterable
 
@@ -9,7 +11,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from rakuten_mlops.data.schema import IMAGE_PATH, LABEL
+from rakuten_mlops.data.schema import LABEL
 from rakuten_mlops.features.text import frame_descriptions, frame_titles
 from rakuten_mlops.monitoring.language import detect_language
 
@@ -41,16 +43,16 @@ DESCRIPTIONS = {
 }
 
 
-def image_stats(path: object) -> tuple[float, float, float]:
-    """(brightness, contrast, size) of one image file; NaNs when it cannot be read."""
-    if not isinstance(path, str) or not path:
+def image_stats(image: bytes | None) -> tuple[float, float, float]:
+    """(brightness, contrast, size) of one encoded image; NaNs when there is none or it cannot be decoded."""
+    if not image:
         return (math.nan, math.nan, math.nan)
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(image)) as im:
             w, h = im.size
             im.draft("L", (128, 128))  # JPEG decodes at a fraction of the cost; stats barely move
             grey = np.asarray(im.convert("L").resize((64, 64)), dtype=np.float32)
-    except (FileNotFoundError, UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return (math.nan, math.nan, math.nan)
     return (float(grey.mean()), float(grey.std()), float(math.sqrt(w * h)))
 
@@ -58,15 +60,16 @@ def image_stats(path: object) -> tuple[float, float, float]:
 def monitoring_frame(
     listings: pd.DataFrame,
     *,
-    with_images: bool = True,
+    images: Iterable[bytes | None] | None = None,
     predicted: Iterable[object] | None = None,
     text_max_chars: int = 500,
 ) -> pd.DataFrame:
     """Monitored columns of each listing.
 
     Args:
-        listings: `designation`, optional `description`, `image_path` and `prdtypecode`.
-        with_images: read each `image_path` for brightness, contrast and size.
+        listings: `designation`, optional `description` and `prdtypecode`.
+        images: each row's encoded image (None where it has none) for brightness, contrast and
+            size; None: no image columns.
         predicted: the champion's code per row (None: no `predicted_code` column).
     """
     titles = frame_titles(listings)
@@ -78,8 +81,10 @@ def monitoring_frame(
     out[DESCRIPTION_LENGTH] = np.array([len(b) for b in bodies], dtype=float)
     out[DESCRIPTION_EMPTY] = ["yes" if not b else "no" for b in bodies]
     out[LANGUAGE] = [detect_language(j) for j in joined]
-    if with_images and IMAGE_PATH in listings.columns and listings[IMAGE_PATH].notna().any():
-        stats = np.array([image_stats(p) for p in listings[IMAGE_PATH]], dtype=float).reshape(-1, 3)
+    if images is not None:
+        stats = np.array([image_stats(image) for image in images], dtype=float).reshape(-1, 3)
+        if len(stats) != len(out):
+            raise ValueError(f"{len(stats)} images for {len(out)} listings")
         out[IMAGE_BRIGHTNESS], out[IMAGE_CONTRAST], out[IMAGE_SIZE] = stats.T
     if predicted is not None:
         out[PREDICTED] = [_code(v) for v in predicted]

@@ -1,4 +1,4 @@
-"""Talk to the prediction API from a DAG task: where it is, a bearer token, reload, traffic.
+"""Where the prediction API is for a DAG task, and its calls: a bearer token, reload, traffic.
 
 Where the API is and how to authenticate, first match wins:
 
@@ -17,16 +17,12 @@ from typing import Any
 
 import httpx
 
+from rakuten_mlops.api_client import ApiClient, ApiError
 from rakuten_mlops.config import Settings
-from rakuten_mlops.errors import RakutenError
 from rakuten_mlops.infra import write_json_atomic
 
 CONNECTION_ID = "rakuten_api"
 TOKEN_ENV = "RAKUTEN_API_TOKEN"
-
-
-class ApiError(RakutenError, RuntimeError):
-    """The API answered with an error, or cannot be reached."""
 
 
 @dataclass(frozen=True)
@@ -60,22 +56,16 @@ def resolve_target(conn: Any | None, settings: Settings) -> ApiTarget | None:
     return None
 
 
-def bearer_token(target: ApiTarget, client: httpx.Client) -> str:
+def bearer_token(target: ApiTarget, client: ApiClient) -> str:
     """The configured token, else one obtained from ``POST /v1/auth/token`` with the login/password."""
     if target.username and target.password:
-        answer = client.post(
-            "/v1/auth/token", data={"username": target.username, "password": target.password}
-        )
-        if answer.status_code != 200:
-            raise ApiError(
-                f"login as {target.username!r} failed: HTTP {answer.status_code} {answer.text[:300]}"
-            )
-        return str(answer.json()["access_token"])
+        return client.token(target.username, target.password)[0]
     if target.token:
         return target.token
     raise ApiError(
+        None,
         f"no credentials for {target.url}: set login/password on the {CONNECTION_ID!r} connection "
-        f"or {TOKEN_ENV}"
+        f"or {TOKEN_ENV}",
     )
 
 
@@ -83,15 +73,8 @@ def reload_model(
     target: ApiTarget, timeout_s: float = 60.0, transport: httpx.BaseTransport | None = None
 ) -> dict[str, Any]:
     """Ask the API to check the champion alias now (``POST /v1/model/reload``, admin); returns its answer."""
-    try:
-        with httpx.Client(base_url=target.url, timeout=timeout_s, transport=transport) as client:
-            token = bearer_token(target, client)
-            answer = client.post("/v1/model/reload", headers={"authorization": f"Bearer {token}"})
-    except httpx.HTTPError as exc:
-        raise ApiError(f"{target.url} cannot be reached: {exc}") from exc
-    if answer.status_code != 200:
-        raise ApiError(f"reload refused by {target.url}: HTTP {answer.status_code} {answer.text[:300]}")
-    return {"url": target.url, **answer.json()}
+    with ApiClient(target.url, timeout_s, transport) as client:
+        return {"url": target.url, **client.reload_model(bearer_token(target, client))}
 
 
 def send_traffic(
@@ -107,9 +90,14 @@ def send_traffic(
     """Run the serving traffic generator against the API; returns (and optionally writes) its report."""
     import asyncio
 
-    from rakuten_mlops.serving.traffic import TrafficConfig, build_payloads, load_listings, run_traffic
+    from rakuten_mlops.simulation.loadgen.traffic import (
+        TrafficConfig,
+        build_payloads,
+        load_listings,
+        run_traffic,
+    )
 
-    with httpx.Client(base_url=target.url, timeout=30.0) as client:
+    with ApiClient(target.url) as client:
         token = bearer_token(target, client)
     cfg = TrafficConfig(
         url=target.url, token=token, rate=rate, duration_s=duration_s, concurrency=concurrency,

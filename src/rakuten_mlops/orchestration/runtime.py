@@ -70,7 +70,7 @@ def resolve(
     ./params.yaml, then built-in defaults).
     """
     from rakuten_mlops.pipelines.runner import default_work_dir
-    from rakuten_mlops.pipelines.streams import default_streams_dir
+    from rakuten_mlops.simulation.replay.steps import default_streams_dir
 
     settings = settings or Settings()
     values = {key: pick(conf, key, variable) for key in PATH_KEYS}

@@ -47,7 +47,7 @@ def training_step(
 
 def _training_data(cfg: RunConfig, source: DataSource) -> Path:
     if source == "streams_pool":
-        from rakuten_mlops.pipelines.streams import read_state
+        from rakuten_mlops.simulation.replay.steps import read_state
 
         pending = read_state(cfg.streams_dir).get("pending")
         if pending:
@@ -66,7 +66,7 @@ def _training_data(cfg: RunConfig, source: DataSource) -> Path:
 # ----------------------------------------------------------------------------- stream
 def ingest_batch(conf: Mapping[str, Any], run_id: str, variable: Lookup = airflow_variable) -> dict[str, Any]:
     """Ingest the next batch of the streams folder, once per DAG run (a retry returns the same batch)."""
-    from rakuten_mlops.pipelines.streams import ingest_next
+    from rakuten_mlops.simulation.replay.steps import ingest_next
 
     cfg = resolve(conf, variable)
     if not (cfg.streams_dir / "streams.json").is_file():
@@ -88,7 +88,7 @@ def ingest_batch(conf: Mapping[str, Any], run_id: str, variable: Lookup = airflo
     return result
 
 
-def drift_of_batch(
+def drift_report(
     conf: Mapping[str, Any], batch: Mapping[str, Any], run_stamp: str, variable: Lookup = airflow_variable
 ) -> dict[str, Any]:
     """Drift of the ingested batch against the champion's training data.
@@ -96,27 +96,28 @@ def drift_of_batch(
     The report folder is ``<stamp of the DAG run>-<batch>``: named like the CLI's reports (newest
     sorts last), and the same on a retry, which overwrites it.
     """
-    from rakuten_mlops.pipelines.monitoring import drift_report
+    from rakuten_mlops.pipelines import monitoring
     from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
 
     cfg = resolve(conf, variable)
     out = (
         MonitoringDir.of_home(cfg.settings.home).drift / f"{safe_name(run_stamp)}-{safe_name(batch['batch'])}"
     )
-    return jsonable(drift_report(None, batch["batch_dir"], out, cfg.settings, cfg.params))
+    return jsonable(monitoring.drift_report(None, batch["batch_dir"], out, cfg.settings, cfg.params))
 
 
-def decide(
+def decide_retrain(
     conf: Mapping[str, Any], drift: Mapping[str, Any], variable: Lookup = airflow_variable
 ) -> dict[str, Any]:
     """The retrain decision from the drift summary, live F1 and the new labelled rows of the pool."""
-    from rakuten_mlops.pipelines.monitoring import decide_retrain
+    from rakuten_mlops.pipelines import monitoring
 
     cfg = resolve(conf, variable)
-    return jsonable(decide_retrain(cfg.settings, cfg.params, dict(drift), streams_dir=cfg.streams_dir))
+    decision = monitoring.decide_retrain(cfg.settings, cfg.params, dict(drift), streams_dir=cfg.streams_dir)
+    return jsonable(decision)
 
 
-def record(
+def record_decision(
     conf: Mapping[str, Any],
     decision: Mapping[str, Any],
     run_id: str,
@@ -125,7 +126,7 @@ def record(
     variable: Lookup = airflow_variable,
 ) -> dict[str, Any]:
     """Record the decision, with what the retrain produced when it ran (idempotent per run)."""
-    from rakuten_mlops.pipelines.monitoring import record_decision
+    from rakuten_mlops.pipelines import monitoring
 
     cfg = resolve(conf, variable)
     entry = {**decision, "airflow_run_id": run_id}
@@ -136,11 +137,11 @@ def record(
             "promoted": bool(promoted and promoted.get("promote")),
             "promotion_reasons": (promoted or {}).get("reasons", []),
         }
-    return jsonable(record_decision(entry, cfg.settings, cfg.params))
+    return jsonable(monitoring.record_decision(entry, cfg.settings, cfg.params))
 
 
 # ----------------------------------------------------------------------------- API
-def reload_api(connection: Any | None) -> dict[str, Any]:
+def reload_model(connection: Any | None) -> dict[str, Any]:
     """Ask the API to reload the champion; says so and does nothing when no API is configured."""
     from rakuten_mlops.orchestration.api import reload_model, resolve_target
 
@@ -150,7 +151,7 @@ def reload_api(connection: Any | None) -> dict[str, Any]:
     return {"reloaded": True, **reload_model(target)}
 
 
-def traffic(conf: Mapping[str, Any], connection: Any | None, run_id: str) -> dict[str, Any]:
+def send_traffic(conf: Mapping[str, Any], connection: Any | None, run_id: str) -> dict[str, Any]:
     """Send generated (or `data_dir`) listings to the API at `rate` per second for `duration` seconds."""
     from rakuten_mlops.orchestration.api import resolve_target, send_traffic
 

@@ -131,7 +131,7 @@ def training_chain(source: DataSource) -> dict[str, Any]:
 @task(execution_timeout=SHORT)
 def reload_model() -> dict[str, Any]:
     """Ask the prediction API to swap in the champion (a no-op that says so when none is configured)."""
-    return steps.reload_api(_api_connection())
+    return steps.reload_model(_api_connection())
 
 
 # ----------------------------------------------------------------------------- stream
@@ -146,12 +146,12 @@ def ingest_batch() -> dict[str, Any]:
 
 @task(execution_timeout=timedelta(hours=1))
 def drift_report(batch: dict[str, Any]) -> dict[str, Any]:
-    return steps.drift_of_batch(_conf(), batch, _run_stamp())
+    return steps.drift_report(_conf(), batch, _run_stamp())
 
 
 @task(execution_timeout=timedelta(minutes=30))
 def decide_retrain(drift: dict[str, Any]) -> dict[str, Any]:
-    return steps.decide(_conf(), drift)
+    return steps.decide_retrain(_conf(), drift)
 
 
 @task.branch(execution_timeout=SHORT)
@@ -180,11 +180,11 @@ def record_decision(decision: dict[str, Any]) -> dict[str, Any]:
         ti = get_current_context()["ti"]
         registered = ti.xcom_pull(task_ids="retrain.register")
         promoted = ti.xcom_pull(task_ids="retrain.promote")
-    return steps.record(_conf(), decision, _run_id(), registered, promoted)
+    return steps.record_decision(_conf(), decision, _run_id(), registered, promoted)
 
 
 # ----------------------------------------------------------------------------- traffic
 @task(execution_timeout=timedelta(minutes=75), retries=1)
 def send_traffic() -> dict[str, Any]:
     """Run the traffic generator against the configured API (one retry: each try sends the whole load)."""
-    return steps.traffic(_conf(), _api_connection(), _run_id())
+    return steps.send_traffic(_conf(), _api_connection(), _run_id())

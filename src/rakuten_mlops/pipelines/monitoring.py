@@ -20,16 +20,16 @@ from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.schema import IMAGE_PATH
 from rakuten_mlops.errors import InvalidInputError
 from rakuten_mlops.infra import append_jsonl, read_json_or_none, read_jsonl, write_json_atomic
-from rakuten_mlops.monitoring.decision import decide
+from rakuten_mlops.monitoring import decision as retrain_rules
 from rakuten_mlops.monitoring.drift import DriftResult, compute_drift
 from rakuten_mlops.monitoring.features import monitoring_frame
-from rakuten_mlops.params_monitoring import monitoring_params
 from rakuten_mlops.pipelines.monitoring_reference import Reference, champion_version, describe, load_reference
 from rakuten_mlops.pipelines.monitoring_sources import (
     Source,
     champion_predictions,
     count_new_labelled_rows,
     current_batch,
+    image_bytes,
     load_source,
 )
 from rakuten_mlops.pipelines.monitoring_store import MonitoringDir, retrain_tried_on
@@ -68,7 +68,7 @@ def drift_report(
     Returns:
         The JSON summary (drift share, drifted columns, test and score per column, paths).
     """
-    mp = monitoring_params(params).drift
+    mp = params.monitoring.drift
     mon = MonitoringDir.of_home(settings.home)
     ref: Reference | None = None
     if reference is None:
@@ -84,10 +84,16 @@ def drift_report(
     )
     with_images = IMAGE_PATH in ref_rows.columns and IMAGE_PATH in cur_rows.columns
     ref_m = monitoring_frame(
-        ref_rows, with_images=with_images, predicted=predicted_ref, text_max_chars=mp.text_max_chars
+        ref_rows,
+        images=image_bytes(ref_rows) if with_images else None,
+        predicted=predicted_ref,
+        text_max_chars=mp.text_max_chars,
     )
     cur_m = monitoring_frame(
-        cur_rows, with_images=with_images, predicted=predicted_cur, text_max_chars=mp.text_max_chars
+        cur_rows,
+        images=image_bytes(cur_rows) if with_images else None,
+        predicted=predicted_cur,
+        text_max_chars=mp.text_max_chars,
     )
     label = cur_info.get("label", "current")
     result = compute_drift(
@@ -119,7 +125,7 @@ def live_performance(settings: Settings, params: Params) -> dict[str, Any]:
     from rakuten_mlops.monitoring.live import live_metrics
     from rakuten_mlops.pipelines.monitoring_live import read_feedback
 
-    lp = monitoring_params(params).live
+    lp = params.monitoring.live
     now = dt.datetime.now(dt.UTC)
     try:
         feedback = read_feedback(
@@ -151,7 +157,7 @@ def decide_retrain(
     Missing inputs are read: the latest drift summary, live performance from the app DB, and
     the pool rows of `streams_dir` (default ``<home>/streams``) the champion was not trained on.
     """
-    mp = monitoring_params(params)
+    mp = params.monitoring
     mon = MonitoringDir.of_home(settings.home)
     drift_summary = drift_summary if drift_summary is not None else read_json_or_none(mon.latest_drift)
     live = live if live is not None else live_performance(settings, params)
@@ -161,7 +167,7 @@ def decide_retrain(
     new_rows, training_rows, data = count_new_labelled_rows(settings, params, streams_dir)
     if new_labelled_rows is not None:
         new_rows = new_labelled_rows
-    decision = decide(
+    decision = retrain_rules.decide_retrain(
         mp.decision,
         drift=drift_summary,
         live_f1=scores.get("weighted_f1"),
@@ -193,7 +199,7 @@ def record_decision(decision: dict[str, Any], settings: Settings, params: Params
         if past.get("id") == digest:
             return {**past, "duplicate": True}
     record = {**content, "id": digest, "recorded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-    if monitoring_params(params).drift.log_to_mlflow:
+    if params.monitoring.drift.log_to_mlflow:
         record["mlflow_run_id"] = log_decision(record, settings)
     append_jsonl(mon.decisions_log, record)
     write_json_atomic(mon.latest_decision, record)
@@ -205,7 +211,7 @@ def retrain(
 ) -> dict[str, Any]:
     """Run the core pipeline on the enlarged pool; the promotion gate still decides."""
     from rakuten_mlops.pipelines.runner import run_pipeline
-    from rakuten_mlops.pipelines.streams import default_streams_dir, read_state
+    from rakuten_mlops.simulation.replay.steps import default_streams_dir, read_state
 
     root = Path(streams_dir) if streams_dir is not None else default_streams_dir(settings)
     state = read_state(root)

@@ -4,29 +4,47 @@
 CSV file, a DataFrame, or ``"predictions[:N]"`` for the last N predictions the app logged), and
 `current_batch` the batch the default streams folder ingested last. `champion_predictions`
 (through `load_champion` and `predict`) gives the champion model's codes for those rows, and
-`count_new_labelled_rows` counts the pool rows the champion was not trained on.
+`count_new_labelled_rows` counts the pool rows the champion was not trained on, and `image_bytes`
+reads each listing's image for the image statistics of `rakuten_mlops.monitoring.features`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeAlias
 
 import pandas as pd
 
 from rakuten_mlops.config import Params, Settings
-from rakuten_mlops.data.schema import LABEL, X_TEST, X_TRAIN
+from rakuten_mlops.data.schema import IMAGE_PATH, LABEL, X_TEST, X_TRAIN
 from rakuten_mlops.errors import MissingInputError
-from rakuten_mlops.params_monitoring import monitoring_params
 from rakuten_mlops.pipelines.monitoring_reference import PART, champion_version, load_reference
 
 Source: TypeAlias = str | Path | pd.DataFrame | None
 PREDICTIONS = "predictions"  # `current="predictions"` (or "predictions:500"): the last logged predictions
 
 
+def image_bytes(listings: pd.DataFrame) -> Iterator[bytes | None] | None:
+    """Each row's image file, read one at a time (None where it is missing or unreadable); None
+    when the listings have no `image_path` column or no path at all."""
+    if IMAGE_PATH not in listings.columns or not listings[IMAGE_PATH].notna().any():
+        return None
+    return (_read_bytes(path) for path in listings[IMAGE_PATH])
+
+
+def _read_bytes(path: object) -> bytes | None:
+    if not isinstance(path, str) or not path:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return None
+
+
 def current_batch(settings: Settings) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Listings of the batch the default streams folder ingested last, labelled with its name."""
-    from rakuten_mlops.pipelines.streams import current_batch_dir, default_streams_dir
+    from rakuten_mlops.simulation.replay.steps import current_batch_dir, default_streams_dir
 
     folder = current_batch_dir(default_streams_dir(settings))
     rows, info = load_source(folder, settings)
@@ -138,7 +156,7 @@ def count_new_labelled_rows(
     """(valid pool rows the champion's run did not use, rows that run used, where the pool stands)."""
     from rakuten_mlops.data.loader import load_dataset
     from rakuten_mlops.data.validation import validate
-    from rakuten_mlops.pipelines.streams import default_streams_dir, read_state
+    from rakuten_mlops.simulation.replay.steps import default_streams_dir, read_state
 
     root = Path(streams_dir) if streams_dir is not None else default_streams_dir(settings)
     if not (root / "state.json").is_file():
@@ -146,7 +164,7 @@ def count_new_labelled_rows(
     state = read_state(root)
     pool = validate(load_dataset(root / "pool").frame, check_images=False).clean
     try:
-        ref = load_reference(settings, monitoring_params(params).drift.reference_max_rows, params.seed)
+        ref = load_reference(settings, params.monitoring.drift.reference_max_rows, params.seed)
         known, training_rows = set(ref.productids.astype("int64")), len(ref.productids)
     except FileNotFoundError:
         known, training_rows = set(), None

@@ -132,7 +132,7 @@ def assemble(
     if image is not None:
         image.oof_proba_ = None
     model.metadata = {
-        "params": params.model_dump(),
+        "params": params.model_dump(mode="json"),
         "classes": [int(c) for c in model.classes_],
         "train_rows": len(train),
         "text_model": text.chosen_,

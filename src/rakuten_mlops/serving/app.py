@@ -16,6 +16,7 @@ from rakuten_mlops.config import Settings, get_settings
 from rakuten_mlops.serving.auth import Authenticator
 from rakuten_mlops.serving.deps import ServingState
 from rakuten_mlops.serving.errors import install_error_handlers
+from rakuten_mlops.serving.exporter import LiveRefresher, MonitoringCollector
 from rakuten_mlops.serving.login_limiter import FailureLimiter
 from rakuten_mlops.serving.metrics import MetricsMiddleware, ServingMetrics
 from rakuten_mlops.serving.model_holder import ModelHolder
@@ -56,14 +57,17 @@ def _prepare_database(state: ServingState) -> None:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Start the prediction log and the model holder; on shutdown, flush the log."""
+    """Start the prediction log, the model holder and the live-quality refresher; flush the log at the end."""
     state: ServingState = app.state.serving
     await run_in_threadpool(_prepare_database, state)
     state.prediction_log.start()
     await state.holder.start()
+    live = LiveRefresher.from_params(state.settings)
+    live.start()
     try:
         yield
     finally:
+        await live.stop()
         await state.holder.stop()
         await run_in_threadpool(state.prediction_log.close, state.settings.prediction_log_shutdown_seconds)
 
@@ -74,6 +78,7 @@ def build_state(settings: Settings) -> ServingState:
     engine = make_engine(settings.app_database_url)
     sessions = session_factory(engine)
     metrics = ServingMetrics()
+    metrics.registry.register(MonitoringCollector(settings.home))
     plog = PredictionLog(
         engine,
         settings.serving_dir / "spool",

@@ -129,7 +129,7 @@ def traffic_command(
     ] = False,
 ) -> None:
     """Send realistic listings to a prediction server and report throughput, latency and errors."""
-    from rakuten_mlops.serving.traffic import (
+    from rakuten_mlops.simulation.loadgen.traffic import (
         TrafficConfig,
         build_payloads,
         format_report,

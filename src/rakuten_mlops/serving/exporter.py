@@ -1,119 +1,140 @@
 """Prometheus export of monitoring results: drift share and flags, live F1/accuracy, retrain decisions.
 
-`update_metrics` reads the latest files under ``<home>/monitoring`` and sets them on any
-object carrying the contract's metric objects (the API's `ServingMetrics`, or the standalone
-`MonitoringMetrics` below); the API's ``/metrics`` calls it on scrape.
+`MonitoringCollector` is a custom collector: each scrape, `collect()` reads the latest recorded
+files under ``<home>/monitoring`` and builds the metric families from them. It runs no step,
+writes nothing and keeps nothing between scrapes (the decision counter is the number of lines in
+the decision log, which only grows). The API registers it on its registry; `rakuten-mlops monitor
+export` serves it alone.
+
+Live quality is recorded by steps, not by a scrape: `monitor live`, `monitor check`, the stream
+DAG, and `LiveRefresher`, which the API and `monitor export` run every
+`monitoring.live.refresh_seconds`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import asyncio
 import logging
-import weakref
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.concurrency import run_in_threadpool
 
-from rakuten_mlops.config import Params, Settings
+from rakuten_mlops.config import Settings
 from rakuten_mlops.infra import read_json_or_none, read_jsonl
 from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
 
 log = logging.getLogger(__name__)
 DECISIONS = ("retrain", "skip")
-# Decisions already added to each counter (a Counter only goes up: add the difference on scrape).
-_seen: weakref.WeakKeyDictionary[Any, dict[str, int]] = weakref.WeakKeyDictionary()
 
 
-class MonitoringMetricsLike(Protocol):
-    drift_share: Gauge
-    drift_column: Gauge
-    live_f1: Gauge
-    live_accuracy: Gauge
-    retrain_decisions: Counter
+def decision_counts(records: list[dict[str, Any]]) -> dict[str, int]:
+    """Recorded decisions per kind (`retrain`, `skip`, and any other kind found)."""
+    counts = dict.fromkeys(DECISIONS, 0)
+    for record in records:
+        kind = str(record.get("decision", "skip"))
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
 
 
-@dataclass
-class MonitoringMetrics:
-    """The monitoring metrics alone, on their own registry (for the standalone exporter)."""
+class MonitoringCollector(Collector):
+    """The monitoring metrics of the contract, read from the monitoring folder on every scrape."""
 
-    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
+    def __init__(self, home: Path) -> None:
+        self.monitoring = MonitoringDir.of_home(home)
 
-    def __post_init__(self) -> None:
-        r = self.registry
-        self.drift_share = Gauge("rakuten_drift_share", "Share of drifted columns", registry=r)
-        self.drift_column = Gauge(
-            "rakuten_drift_column_drifted", "1 when the column drifted", ["column"], registry=r
-        )
-        self.live_f1 = Gauge("rakuten_live_f1", "Weighted F1 on feedback", ["model_version"], registry=r)
-        self.live_accuracy = Gauge(
-            "rakuten_live_accuracy", "Accuracy on feedback", ["model_version"], registry=r
-        )
-        self.retrain_decisions = Counter(
-            "rakuten_retrain_decisions", "Retrain decisions", ["decision"], registry=r
-        )
+    def describe(self) -> Iterator[Metric]:
+        """Names and types only, so that registering reads no file."""
+        return self._families(None, None, {})
 
+    def collect(self) -> Iterator[Metric]:
+        """The latest drift summary, live performance and decision counts; never raises."""
+        drift = self._read("drift summary", lambda: read_json_or_none(self.monitoring.latest_drift))
+        live = self._read("live performance", lambda: read_json_or_none(self.monitoring.latest_live))
+        records = self._read("decision log", lambda: read_jsonl(self.monitoring.decisions_log)) or []
+        return self._families(drift, live, decision_counts(records))
 
-def update_metrics(
-    metrics: MonitoringMetricsLike,
-    settings: Settings,
-    params: Params | None = None,
-    *,
-    refresh_live: bool = True,
-) -> dict[str, Any]:
-    """Set the monitoring metrics from the latest drift summary, live performance and decision log.
-
-    Never raises (a scrape must not fail): problems are logged and returned under `errors`.
-
-    Args:
-        refresh_live: recompute live performance from the app DB when the saved one is older
-            than `monitoring.live.refresh_seconds`.
-    """
-    mon = MonitoringDir.of_home(settings.home)
-    errors: list[str] = []
-    drift = read_json_or_none(mon.latest_drift)
-    if drift:
-        metrics.drift_share.set(float(drift.get("drift_share", 0.0)))
-        metrics.drift_column.clear()
-        for column, info in drift.get("columns", {}).items():
-            metrics.drift_column.labels(column=column).set(1.0 if info.get("drifted") else 0.0)
-    live = read_json_or_none(mon.latest_live)
-    if refresh_live:
+    @staticmethod
+    def _read(what: str, read: Any) -> Any:
         try:
-            live = _fresh_live(live, settings, params) or live
-        except Exception as exc:  # the DB may be down: keep the last known values
-            errors.append(f"live performance: {exc}")
-            log.warning("live performance not refreshed: %s", exc)
-    if live:
-        for version, scores in live.get("versions", {}).items():
-            if scores.get("weighted_f1") is not None:
-                metrics.live_f1.labels(model_version=version).set(float(scores["weighted_f1"]))
-                metrics.live_accuracy.labels(model_version=version).set(float(scores["accuracy"]))
-    counts = {d: 0 for d in DECISIONS}
-    for record in read_jsonl(mon.decisions_log):
-        counts[str(record.get("decision", "skip"))] = counts.get(str(record.get("decision", "skip")), 0) + 1
-    seen = _seen.setdefault(metrics.retrain_decisions, {})
-    for decision, total in counts.items():
-        child = metrics.retrain_decisions.labels(decision=decision)
-        if total > seen.get(decision, 0):
-            child.inc(total - seen.get(decision, 0))
-            seen[decision] = total
-    return {"drift": bool(drift), "live": bool(live), "decisions": counts, "errors": errors}
-
-
-def _fresh_live(
-    live: dict[str, Any] | None, settings: Settings, params: Params | None
-) -> dict[str, Any] | None:
-    from rakuten_mlops.params_monitoring import monitoring_params
-
-    params = params or settings.resolve_params()
-    refresh = monitoring_params(params).live.refresh_seconds
-    if refresh <= 0:
-        return None
-    if live and live.get("computed_at"):
-        age = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(live["computed_at"])
-        if age.total_seconds() < refresh:
+            return read()
+        except Exception as exc:  # a scrape must not fail: the series are left out instead
+            log.warning("monitoring %s not exported: %s", what, exc)
             return None
+
+    @staticmethod
+    def _families(
+        drift: dict[str, Any] | None, live: dict[str, Any] | None, counts: dict[str, int]
+    ) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "rakuten_drift_share",
+            "Share of drifted columns",
+            value=float((drift or {}).get("drift_share", 0.0)),
+        )
+        columns = GaugeMetricFamily(
+            "rakuten_drift_column_drifted", "1 when the column drifted", labels=["column"]
+        )
+        for column, info in (drift or {}).get("columns", {}).items():
+            columns.add_metric([str(column)], 1.0 if info.get("drifted") else 0.0)
+        yield columns
+        f1 = GaugeMetricFamily("rakuten_live_f1", "Weighted F1 on feedback", labels=["model_version"])
+        accuracy = GaugeMetricFamily(
+            "rakuten_live_accuracy", "Accuracy on feedback", labels=["model_version"]
+        )
+        for version, scores in (live or {}).get("versions", {}).items():
+            if scores.get("weighted_f1") is not None:  # no feedback, no value
+                f1.add_metric([str(version)], float(scores["weighted_f1"]))
+                accuracy.add_metric([str(version)], float(scores["accuracy"]))
+        yield f1
+        yield accuracy
+        decisions = CounterMetricFamily("rakuten_retrain_decisions", "Retrain decisions", labels=["decision"])
+        for kind, total in counts.items():
+            decisions.add_metric([kind], float(total))
+        yield decisions
+
+
+def refresh_live(settings: Settings) -> None:
+    """Recompute live quality from the app database and record it (a failure is recorded too)."""
     from rakuten_mlops.pipelines.monitoring import live_performance
 
-    return live_performance(settings, params)
+    live_performance(settings, settings.resolve_params())
+
+
+class LiveRefresher:
+    """Records live quality every `interval_s` seconds in the background (0: never)."""
+
+    def __init__(self, settings: Settings, interval_s: float) -> None:
+        self.settings = settings
+        self.interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_params(cls, settings: Settings) -> LiveRefresher:
+        """The interval from `monitoring.live.refresh_seconds`; never refreshes when params are invalid."""
+        try:
+            interval = settings.resolve_params().monitoring.live.refresh_seconds
+        except Exception as exc:  # the API still serves predictions with a broken params.yaml
+            log.warning("live quality will not be refreshed: %s", exc)
+            interval = 0.0
+        return cls(settings, interval)
+
+    def start(self) -> None:
+        if self.interval_s > 0 and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await run_in_threadpool(refresh_live, self.settings)
+            except Exception as exc:  # the database may be down: try again next time
+                log.warning("live quality not refreshed: %s", exc)

@@ -1,4 +1,8 @@
-"""Prometheus metrics of one app, in its own registry (the names are a contract with dashboards)."""
+"""Prometheus metrics of one app, in its own registry (the names are a contract with dashboards).
+
+The monitoring metrics (drift, live quality, retrain decisions) are not here: the app registers
+`rakuten_mlops.serving.exporter.MonitoringCollector` on the same registry.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,6 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from rakuten_mlops.serving.exporter import MonitoringMetrics
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
@@ -47,12 +49,6 @@ class ServingMetrics:
         self.log_queue_size = Gauge(
             "rakuten_prediction_log_queue_size", "Prediction-log records waiting to be written", registry=r
         )
-        # Filled by monitoring (drift reports, live performance, retrain decisions): the same
-        # definitions as the standalone exporter, on this app's registry.
-        mon = MonitoringMetrics(registry=r)
-        self.drift_share, self.drift_column = mon.drift_share, mon.drift_column
-        self.live_f1, self.live_accuracy = mon.live_f1, mon.live_accuracy
-        self.retrain_decisions = mon.retrain_decisions
         for result in ("success", "failure"):
             self.model_reloads.labels(result=result)
         self.model_loaded.set(0)

@@ -14,9 +14,9 @@ from typing import Any
 
 import pandas as pd
 
+from rakuten_mlops.api_client import ApiClient, ApiError
 from rakuten_mlops.data.loader import read_listings
 from rakuten_mlops.data.schema import image_filename
-from rakuten_mlops.ui.api_client import ApiClient, ApiError
 from rakuten_mlops.ui.labels import category_label
 
 RESULT_COLUMNS = [

@@ -6,9 +6,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from rakuten_mlops.api_client import ApiError
 from rakuten_mlops.data.schema import LayoutError
 from rakuten_mlops.ui import session
-from rakuten_mlops.ui.api_client import ApiError
 from rakuten_mlops.ui.batch_io import (
     MAX_IMAGES_BYTES,
     predict_listings,

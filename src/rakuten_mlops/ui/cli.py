@@ -45,8 +45,8 @@ def ui_command(
             "[bold red]error:[/] `rakuten-mlops ui` needs the 'ui' extra: pip install 'rakuten-mlops[ui]'"
         )
         raise typer.Exit(code=2)
+    from rakuten_mlops.api_client import configured_api_url
     from rakuten_mlops.config import get_settings
-    from rakuten_mlops.ui.api_client import configured_api_url
 
     env = dict(os.environ)
     if api_url:

@@ -13,10 +13,10 @@ from urllib.parse import urlsplit, urlunsplit
 import altair as alt
 import streamlit as st
 
+from rakuten_mlops.api_client import ApiError, UserSession
 from rakuten_mlops.config import Settings
 from rakuten_mlops.lifecycle.registry import VersionRow
 from rakuten_mlops.ui import session
-from rakuten_mlops.ui.api_client import ApiError, UserSession
 from rakuten_mlops.ui.charts import LABELS
 from rakuten_mlops.ui.registry_view import (
     champion_of,

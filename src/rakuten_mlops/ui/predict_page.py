@@ -8,8 +8,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from rakuten_mlops.api_client import ApiError, UserSession
 from rakuten_mlops.ui import session
-from rakuten_mlops.ui.api_client import ApiError, UserSession
 from rakuten_mlops.ui.charts import LABELS
 from rakuten_mlops.ui.labels import category_label, category_options, category_with_code, other_language
 

@@ -10,8 +10,8 @@ from typing import NoReturn
 
 import streamlit as st
 
+from rakuten_mlops.api_client import ApiClient, ApiError, UserSession, configured_api_url
 from rakuten_mlops.config import Settings, get_settings
-from rakuten_mlops.ui.api_client import ApiClient, ApiError, UserSession, configured_api_url
 
 USER_KEY = "user_session"
 FLASH_KEY = "flash_messages"

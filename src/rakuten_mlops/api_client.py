@@ -1,0 +1,190 @@
+"""The one client of the project's prediction API (httpx): log in for a token, then call the routes.
+
+The UI and the Airflow tasks go through it. Every call returns plain data or raises
+`ApiError` with a message a person can act on (log in again, use a smaller image, start the
+API, ...). The load generator (`rakuten_mlops.simulation.loadgen`) takes its token from here but
+sends its pre-encoded bodies on its own keep-alive connections, so that it measures the server.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from rakuten_mlops.config import Settings
+from rakuten_mlops.errors import RakutenError
+
+DEFAULT_TIMEOUT_S = 30.0
+
+
+class ApiError(RakutenError, RuntimeError):
+    """The API refused a call or did not answer; `status` is None when it could not be reached."""
+
+    def __init__(self, status: int | None, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class UserSession:
+    """Who is logged in: the token the API issued, when it expires, and what the API lets them do."""
+
+    username: str
+    token: str
+    expires_at: float
+    is_admin: bool
+
+    def expired(self, now: float | None = None) -> bool:
+        return (now if now is not None else time.time()) >= self.expires_at - 5
+
+
+def configured_api_url(settings: Settings) -> str:
+    """RAKUTEN_API_URL, else the address `rakuten-mlops serve` listens on."""
+    if settings.api_url:
+        return settings.api_url.rstrip("/")
+    host = "127.0.0.1" if settings.serve_host in ("0.0.0.0", "::", "") else settings.serve_host
+    return f"http://{host}:{settings.serve_port}"
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(body, dict) and isinstance(body.get("detail"), str):
+        return str(body["detail"])
+    return str(body)[:300]
+
+
+def explain(status: int, detail: str, doing: str) -> str:
+    """What an error status means for the person using the UI, followed by the API's own message."""
+    hints = {
+        400: "the API rejected the request",
+        401: "the API did not accept your session (expired or invalid token): log in again",
+        403: "your account may not do this",
+        404: "not found",
+        413: "too large for the API's limits (use a smaller image or fewer rows)",
+        415: "the API does not accept this content type",
+        422: "the API rejected the input",
+        429: "too many attempts; wait before retrying",
+        503: "the API is not ready (no model loaded yet, or its database is down); retry in a few seconds",
+    }
+    hint = hints.get(status, "the API failed" if status >= 500 else "the API refused the request")
+    return f"{doing} failed ({status}): {hint}. API says: {detail}"
+
+
+class ApiClient:
+    """Calls the v1 API at `base_url`; a token from `login` goes with every other call."""
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.Client(base_url=self.base_url, timeout=timeout_s, transport=transport)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _send(self, method: str, path: str, doing: str, token: str | None = None, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            response = self._client.request(method, path, headers=headers, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise ApiError(
+                None,
+                f"{doing} failed: the API at {self.base_url} did not answer in time "
+                f"({exc.__class__.__name__})",
+            ) from None
+        except httpx.TransportError as exc:
+            raise ApiError(
+                None,
+                f"{doing} failed: the API at {self.base_url} does not answer ({exc.__class__.__name__}). "
+                "Start it with `rakuten-mlops serve`, or set RAKUTEN_API_URL to where it runs.",
+            ) from None
+        if response.status_code >= 400:
+            detail = _detail(response)
+            raise ApiError(response.status_code, explain(response.status_code, detail, doing), detail)
+        return response.json()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ auth
+    def token(self, username: str, password: str) -> tuple[str, float]:
+        """A bearer token for these credentials (``POST /v1/auth/token``) and when it expires."""
+        credentials = {"username": username, "password": password}
+        body = self._send("POST", "/v1/auth/token", "Logging in", data=credentials)
+        return str(body["access_token"]), time.time() + float(body.get("expires_in", 3600))
+
+    def login(self, username: str, password: str) -> UserSession:
+        """Exchange credentials for a token, then ask the API whether this user is an admin."""
+        token, expires_at = self.token(username, password)
+        return UserSession(username, token, expires_at, self.is_admin(token))
+
+    def is_admin(self, token: str) -> bool:
+        """True when the API says this token's account has the admin role."""
+        me = self._send("GET", "/v1/auth/me", "Checking your role", token)
+        return "admin" in me.get("roles", [])
+
+    # ------------------------------------------------------------------ model
+    def model(self, token: str) -> dict[str, Any]:
+        """What the API serves (name, version, ready, last error)."""
+        return dict(self._send("GET", "/v1/model", "Reading the served model", token))
+
+    def promote(self, token: str, version: str) -> dict[str, Any]:
+        """Make `version` champion; the API checks the admin role and reloads (admin)."""
+        body = {"version": str(version)}
+        return dict(self._send("POST", "/v1/model/promote", "Promoting the version", token, json=body))
+
+    def rollback(self, token: str) -> dict[str, Any]:
+        """Give champion back to the version it replaced; the API checks the role and reloads (admin)."""
+        return dict(self._send("POST", "/v1/model/rollback", "Rolling back the champion", token))
+
+    def reload_model(self, token: str) -> dict[str, Any]:
+        """Ask the API to load the current champion now (admin)."""
+        return dict(self._send("POST", "/v1/model/reload", "Reloading the API's model", token))
+
+    # ------------------------------------------------------------------ predictions
+    def predict(
+        self,
+        token: str,
+        designation: str,
+        description: str = "",
+        image: bytes | None = None,
+        image_name: str = "image",
+        image_type: str = "application/octet-stream",
+    ) -> dict[str, Any]:
+        """One listing; the image (if any) is uploaded as a multipart file part."""
+        fields = {"designation": designation, "description": description}
+        if image is None:
+            return dict(self._send("POST", "/v1/predict", "Prediction", token, json=fields))
+        files = {"image": (image_name, image, image_type)}
+        return dict(self._send("POST", "/v1/predict", "Prediction", token, data=fields, files=files))
+
+    def predict_batch(self, token: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Several listings (`designation`, `description`, optional `image` bytes) in one request."""
+        body = []
+        for item in items:
+            row = {"designation": item["designation"], "description": item.get("description") or ""}
+            if item.get("image") is not None:
+                row["image_base64"] = base64.b64encode(item["image"]).decode("ascii")
+            body.append(row)
+        out = self._send("POST", "/v1/predict/batch", "Batch prediction", token, json={"items": body})
+        return list(out["predictions"])
+
+    def feedback(self, token: str, prediction_id: str, true_code: int) -> dict[str, Any]:
+        """Report the true product type of a served prediction."""
+        payload = {"prediction_id": prediction_id, "true_code": int(true_code)}
+        return dict(self._send("POST", "/v1/feedback", "Sending feedback", token, json=payload))

@@ -1,0 +1,1 @@
+"""Pure parts of the simulation: vocabulary, synthetic listings, stream cutting and injected drift."""

@@ -1,0 +1,180 @@
+"""Step functions a DAG calls: decision inputs from disk, idempotent records, the prediction log as data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rakuten_mlops.cli import app
+from rakuten_mlops.config import Params, Settings
+from rakuten_mlops.infra import append_jsonl
+from rakuten_mlops.pipelines.monitoring import decide_retrain, drift_report, record_decision
+from rakuten_mlops.simulation.replay.steps import ingest_next, make_streams
+from tests.helpers import make_settings
+
+NO_LIVE = {"versions": {}, "overall": {"n": 0}, "champion_version": None}
+
+
+def test_decision_counts_new_rows_against_the_reference(
+    sample_dir: Path, settings: Settings, params: Params
+) -> None:
+    streams = settings.home / "streams"
+    make_streams(sample_dir, streams, 3, None, settings, params)
+    first = ingest_next(streams, settings, params)
+    # No model yet: the reference is the initial pool, so the new rows are the ingested batch.
+    decision = decide_retrain(settings, params, {"drift_share": 0.5, "drifted_columns": ["text"]}, NO_LIVE)
+    assert decision["new_labelled_rows"] == first["accepted"]
+    assert decision["training_rows"] == first["pool_rows"] - first["accepted"]
+    assert decision["retrain"] and decision["data"]["current_batch"] == "batch_001"
+    assert decision["data"]["data_hash"] == first["data_hash"]
+    tried = {
+        "data_hash": first["data_hash"],
+        "promoted": False,
+        "champion_before": None,
+        "registered_version": "2",
+    }
+    append_jsonl(settings.home / "monitoring" / "retrains.jsonl", tried)
+    again = decide_retrain(settings, params, {"drift_share": 0.5, "drifted_columns": ["text"]}, NO_LIVE)
+    assert not again["retrain"] and again["reasons"][0].startswith("already retrained on this data")
+
+
+def test_a_dag_retrain_recorded_with_its_decision_counts_as_tried(
+    sample_dir: Path, settings: Settings, params: Params
+) -> None:
+    streams = settings.home / "streams"
+    make_streams(sample_dir, streams, 3, None, settings, params)
+    ingest_next(streams, settings, params)
+    drift = {"drift_share": 0.5, "drifted_columns": ["text"]}
+    decision = decide_retrain(settings, params, drift, NO_LIVE)
+    assert decision["retrain"]
+    retrained = {"registered_version": "2", "promoted": False, "promotion_reasons": ["worse"]}
+    record_decision({**decision, "retrained": retrained}, settings, params)
+    assert not decide_retrain(settings, params, drift, NO_LIVE)["retrain"]
+    ingest_next(streams, settings, params)  # new data: worth trying again
+    assert decide_retrain(settings, params, drift, NO_LIVE)["retrain"]
+
+
+def test_recording_the_same_decision_twice_appends_once(settings: Settings, params: Params) -> None:
+    decision = {
+        "retrain": False,
+        "decision": "skip",
+        "reasons": ["calm"],
+        "data": {"current_batch": "batch_001"},
+    }
+    first = record_decision(decision, settings, params)
+    second = record_decision(dict(decision), settings, params)  # a retried DAG task
+    assert second["duplicate"] and second["id"] == first["id"]
+    log = (settings.home / "monitoring" / "decisions" / "decisions.jsonl").read_text().splitlines()
+    assert len(log) == 1
+    assert (
+        json.loads((settings.home / "monitoring" / "decisions" / "latest.json").read_text())["id"]
+        == first["id"]
+    )
+
+
+def test_current_data_can_be_the_prediction_log(sample_dir: Path, tmp_path: Path, params: Params) -> None:
+    from rakuten_mlops.appdb import (
+        PredictionRecord,
+        create_schema,
+        make_engine,
+        session_factory,
+        session_scope,
+    )
+
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    settings = make_settings(tmp_path / "home", database_url=url)
+    with pytest.raises(FileNotFoundError, match="no logged predictions"):
+        drift_report(sample_dir, "predictions", tmp_path / "r0", settings, params)
+    engine = make_engine(url)
+    create_schema(engine)
+    now = dt.datetime.now(dt.UTC)
+    with session_scope(session_factory(engine)) as session:
+        for i in range(120):
+            session.add(
+                PredictionRecord(
+                    id=str(uuid.uuid4()),
+                    created_at=now,
+                    username="u",
+                    model_name="m",
+                    model_version="1",
+                    designation=f"Brand new garden pool {i} with free shipping",
+                    description="",
+                    image_sha256=None,
+                    prdtypecode=2583,
+                    probability=0.9,
+                    top_k=[],
+                    modalities="text",
+                    latency_ms=1.0,
+                )
+            )
+    engine.dispose()
+    summary = drift_report(sample_dir, "predictions:100", tmp_path / "r1", settings, params)
+    assert summary["current"]["rows"] == 100
+    assert {"language", "description_empty", "text"} <= set(summary["drifted_columns"])
+    assert "label" in summary["skipped_columns"]
+
+
+def test_cli_streams_and_drift(home: Path, sample_dir: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    params_path = tmp_path / "params.yaml"
+    params_path.write_text("monitoring:\n  drift:\n    log_to_mlflow: false\n    predictions: false\n")
+    p = ["--params", str(params_path)]
+    out = tmp_path / "streams"
+    for args in (
+        [
+            "streams",
+            "make",
+            "--data-dir",
+            str(sample_dir),
+            "--out",
+            str(out),
+            "--n",
+            "2",
+            "--drift",
+            "2:language",
+            *p,
+        ],
+        ["streams", "next", "--streams-dir", str(out), *p],
+        ["streams", "status", "--streams-dir", str(out)],
+    ):
+        result = runner.invoke(app, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    assert "1/2 batches ingested; current batch_001" in result.output
+    report = tmp_path / "report"
+    result = runner.invoke(
+        app,
+        [
+            "drift",
+            "--reference",
+            str(out / "initial"),
+            "--current",
+            str(out / "batches" / "batch_002"),
+            "--out",
+            str(report),
+            *p,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "language" in json.loads((report / "summary.json").read_text())["drifted_columns"]
+    bad = runner.invoke(
+        app,
+        [
+            "streams",
+            "make",
+            "--data-dir",
+            str(sample_dir),
+            "--out",
+            str(tmp_path / "s2"),
+            "--n",
+            "2",
+            "--drift",
+            "7:language",
+            *p,
+        ],
+    )
+    assert bad.exit_code == 2 and "there are 2 batches" in bad.output
