@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,23 +13,25 @@ from PIL import Image
 
 from rakuten_mlops.data.loader import load_dataset
 from rakuten_mlops.data.validation import validate
-from rakuten_mlops.features.images import ImageEmbedder
 from rakuten_mlops.models.pyfunc import ProductClassifierModel, normalise_input
-from rakuten_mlops.pipelines.train import fit_product_classifier
-from tests.helpers import fast_params
+from rakuten_mlops.pipelines.layout import WorkDir
+from rakuten_mlops.pipelines.runner import run_step
+from rakuten_mlops.pipelines.train import model_path
+from tests.helpers import fast_params, make_settings
 
 pytest.importorskip("torch", reason="image model tests need the 'vision' extra")
 
 
 @pytest.fixture(scope="module")
-def fused(image_sample_dir: Path):
+def fused(image_sample_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The pipeline's own steps, up to the trained system (what `evaluate` and `refit` load)."""
+    root = tmp_path_factory.mktemp("fused")
+    work, settings, params = WorkDir(root / "work"), make_settings(root / "home"), fast_params()
+    info = {}
+    for step in ("ingest", "split", "embed", "train"):
+        info = run_step(step, work, settings, params, image_sample_dir)
     frame = validate(load_dataset(image_sample_dir).frame).clean
-    params = fast_params()
-    embedder = ImageEmbedder(params.image.backbone, params.image.image_size, params.image.batch_size)
-    data = [Path(p).read_bytes() for p in frame["image_path"]]
-    emb = embedder.embed_bytes(data)
-    model, info = fit_product_classifier(frame, emb, params)
-    return model, info, frame
+    return joblib.load(model_path(work)), info, frame
 
 
 def test_fusion_is_trained_on_out_of_fold_probabilities(fused) -> None:

@@ -141,25 +141,6 @@ def assemble(
     return model
 
 
-def fit_product_classifier(
-    train: pd.DataFrame,
-    embeddings: tuple[np.ndarray, np.ndarray] | None,
-    params: Params,
-    progress: Progress | None = None,
-) -> tuple[ProductClassifier, dict[str, Any]]:
-    """Text, then (with embeddings) image, then the stacking fusion, in memory."""
-    info: dict[str, Any] = {"train_rows": len(train)}
-    t0 = time.perf_counter()
-    text = fit_text(train, params, progress)
-    info["text_seconds"] = round(time.perf_counter() - t0, 2)
-    t0 = time.perf_counter()
-    image = fit_image(train, embeddings, params, progress)
-    info["image_seconds"] = round(time.perf_counter() - t0, 2)
-    model = assemble(text, image, train, embeddings, params)
-    info.update(_model_info(model, embeddings))
-    return model, info
-
-
 def _model_info(model: ProductClassifier, embeddings: tuple[np.ndarray, np.ndarray] | None) -> dict[str, Any]:
     if model.fusion is not None:
         modalities = "text+image"
