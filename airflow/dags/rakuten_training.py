@@ -31,7 +31,7 @@ from rakuten_mlops.orchestration.taskflow import (
 )
 def rakuten_training() -> None:
     steps = training_chain("data_dir")
-    steps["promote"] >> reload_model()
+    reload_model(steps["promote"])
 
 
 rakuten_training()

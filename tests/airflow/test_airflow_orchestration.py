@@ -138,6 +138,37 @@ def test_reload_task_is_a_no_op_without_an_api(tmp_path: Path, monkeypatch: pyte
     assert steps.reload_api(None)["reloaded"] is False
 
 
+def test_reload_is_skipped_when_nothing_was_promoted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAKUTEN_HOME", str(tmp_path))
+    monkeypatch.setenv("RAKUTEN_API_URL", "http://127.0.0.1:9")  # would fail if it were called
+    answer = steps.reload_api(None, {"version": "4", "promote": False})
+    assert answer == {"reloaded": False, "skipped": True, "reason": "version 4 was not promoted"}
+    assert not (tmp_path / "monitoring" / steps.RELOADS_LOG).exists()
+
+
+def test_an_api_that_is_down_gives_a_warning_and_a_record_not_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    from rakuten_mlops.infra import read_jsonl
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("RAKUTEN_HOME", str(tmp_path))
+    monkeypatch.setenv("RAKUTEN_API_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("RAKUTEN_API_TOKEN", "t")
+    with caplog.at_level("WARNING"):
+        answer = steps.reload_api(None, {"version": "4", "promote": True}, "run-1")
+    assert answer["reloaded"] is False and answer["skipped"] is False
+    assert "cannot be reached" in answer["error"]
+    assert "v4 is promoted but the API did not reload it" in caplog.text
+    [entry] = read_jsonl(tmp_path / "monitoring" / steps.RELOADS_LOG)
+    assert entry["reloaded"] is False and entry["champion_version"] == "4"
+    assert entry["airflow_run_id"] == "run-1" and "cannot be reached" in entry["error"]
+
+
 # ----------------------------------------------------------------------------- stream ingestion
 @pytest.fixture
 def streams_conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
