@@ -178,3 +178,34 @@ def test_cli_streams_and_drift(home: Path, sample_dir: Path, tmp_path: Path) -> 
         ],
     )
     assert bad.exit_code == 2 and "there are 2 batches" in bad.output
+
+
+def test_cli_and_dag_retrains_write_one_record_format_to_one_log(
+    sample_dir: Path, settings: Settings, params: Params, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rakuten_mlops.infra import read_jsonl
+    from rakuten_mlops.orchestration import steps
+    from rakuten_mlops.orchestration.runtime import no_variables
+    from rakuten_mlops.pipelines.monitoring import RETRAIN_RECORD_FIELDS, record_retrain, retrain_record
+    from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
+
+    monkeypatch.setenv("RAKUTEN_HOME", str(settings.home))
+    streams = settings.home / "streams"
+    make_streams(sample_dir, streams, 3, None, settings, params)
+    batch = ingest_next(streams, settings, params)
+    registered = {"version": "2", "reused": False, "data_hash": batch["data_hash"]}
+    promotion = {"promote": False, "reasons": ["worse"], "champion_before": "1", "interval": None}
+    # `monitor retrain` builds its record with retrain_record and writes it with record_retrain.
+    record_retrain(retrain_record(streams / "pool", registered, promotion, source="cli"), settings)
+    decision = decide_retrain(settings, params, {"drift_share": 0.5, "drifted_columns": ["text"]}, NO_LIVE)
+    conf = {"streams_dir": str(streams)}
+    recorded = steps.record(conf, decision, "run-1", registered, promotion, no_variables)
+    steps.record(conf, decision, "run-1", registered, promotion, no_variables)  # a retried task
+    cli, dag = read_jsonl(MonitoringDir.of_home(settings.home).retrains_log)  # the retry appended nothing
+    assert sorted(cli) == sorted(dag) == sorted(RETRAIN_RECORD_FIELDS)
+    assert (cli["source"], dag["source"]) == ("cli", "airflow") and dag["airflow_run_id"] == "run-1"
+    assert dag["pool_version"] == batch["version"] and dag["data_hash"] == batch["data_hash"]
+    assert recorded["retrained"] == {k: v for k, v in dag.items() if k != "finished_at"}
+    assert not decide_retrain(settings, params, {"drift_share": 0.5}, NO_LIVE)[
+        "retrain"
+    ]  # tried on this data

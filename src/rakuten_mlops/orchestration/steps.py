@@ -124,18 +124,32 @@ def record(
     promoted: Mapping[str, Any] | None = None,
     variable: Lookup = airflow_variable,
 ) -> dict[str, Any]:
-    """Record the decision, with what the retrain produced when it ran (idempotent per run)."""
-    from rakuten_mlops.pipelines.monitoring import record_decision
+    """Record the decision and, when the retrain ran, its retrain record (idempotent per run).
+
+    The retrain record is the one `rakuten-mlops monitor retrain` writes (same function, same
+    fields, same ``retrains.jsonl``); the decision carries it under `retrained` as well.
+    """
+    from rakuten_mlops.pipelines.monitoring import record_decision, record_retrain, retrain_record
+    from rakuten_mlops.pipelines.streams import read_state
 
     cfg = resolve(conf, variable)
     entry = {**decision, "airflow_run_id": run_id}
     if decision.get("retrain") and registered is not None:
+        data = decision.get("data") or {}
+        pool_versions = read_state(cfg.streams_dir).get("versions") or [{}]
+        retrained = retrain_record(
+            cfg.pool_dir,
+            dict(registered),
+            dict(promoted or {}),
+            source="airflow",
+            data_hash=registered.get("data_hash") or data.get("data_hash"),
+            pool_version=pool_versions[-1].get("version"),
+            airflow_run_id=run_id,
+        )
         entry["retrained"] = {
-            "registered_version": registered.get("version"),
-            "reused_version": registered.get("reused"),
-            "promoted": bool(promoted and promoted.get("promote")),
-            "promotion_reasons": (promoted or {}).get("reasons", []),
+            k: v for k, v in record_retrain(retrained, cfg.settings).items() if k != "duplicate"
         }
+        entry["retrained"].pop("finished_at", None)  # the decision's own id must not change on a retry
     return jsonable(record_decision(entry, cfg.settings, cfg.params))
 
 
