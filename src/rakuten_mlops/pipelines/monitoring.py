@@ -96,7 +96,8 @@ def drift_report(
         mp,
         seed=params.seed,
         extra={
-            "title": f"Drift of {label} against {ref_info.get('source', 'the reference')}",
+            "title": f"Drift of {label} against {ref_info.get('source', 'the reference')}"
+            + (" (WARNING: not the champion's training data)" if ref_info.get("warning") else ""),
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "reference": ref_info,
             "current": cur_info,
@@ -296,5 +297,13 @@ def monitor_check(
 def _drift_brief(summary: dict[str, Any] | None) -> dict[str, Any] | None:
     if summary is None:
         return None
-    keys = ("drift_share", "drifted_columns", "n_columns", "html_path", "summary_path", "current")
+    keys = (
+        "drift_share",
+        "drifted_columns",
+        "n_columns",
+        "html_path",
+        "summary_path",
+        "current",
+        "reference",
+    )
     return {k: summary.get(k) for k in keys}
