@@ -26,9 +26,15 @@ def describe(dag: Any) -> dict[str, Any]:
             "timeout_s": timeout.total_seconds() if isinstance(timeout, timedelta) else None,
             "trigger_rule": str(getattr(task.trigger_rule, "value", task.trigger_rule)),
             "operator": type(task).__name__,
+            "pool": task.pool,
+            "weight_rule": str(getattr(task.weight_rule, "value", task.weight_rule)),
         }
     return {
         "schedule": str(dag.schedule) if dag.schedule is not None else None,
+        "timetable": type(dag.timetable).__name__,
+        "cron": getattr(dag.timetable, "expression", None),
+        "run_immediately": getattr(dag.timetable, "run_immediately", None),
+        "paused_upon_creation": dag.is_paused_upon_creation,
         "catchup": dag.catchup,
         "max_active_runs": dag.max_active_runs,
         "params": sorted(dag.params.keys()),

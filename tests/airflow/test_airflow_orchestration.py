@@ -22,7 +22,12 @@ from rakuten_mlops.orchestration.api import (
     resolve_target,
     target_from_connection,
 )
-from rakuten_mlops.orchestration.home import AirflowHome, find_dags_folder, init_airflow_home
+from rakuten_mlops.orchestration.home import (
+    AirflowHome,
+    default_parallelism,
+    find_dags_folder,
+    init_airflow_home,
+)
 from rakuten_mlops.orchestration.runtime import no_variables, resolve
 from tests.airflow.airflow_helpers import DAGS_FOLDER, REPO, AirflowSite, write_test_params
 from tests.helpers import make_settings
@@ -212,16 +217,23 @@ def test_init_writes_config_and_env_under_the_home_folder(tmp_path: Path) -> Non
     home = AirflowHome.of(settings)
     assert home.root == (tmp_path / "home" / "airflow").resolve()
     config = home.config_path.read_text()
-    assert f"dags_folder = {DAGS_FOLDER}" in config
+    assert f"dags_folder = {home.root / 'dags'}" in config
     assert f"sql_alchemy_conn = sqlite:///{home.root / 'airflow.db'}" in config
+    assert (
+        f"parallelism = {default_parallelism()}" in config and "dags_are_paused_at_creation = True" in config
+    )
+    for name in ("rakuten_training.py", "rakuten_stream.py", "rakuten_traffic.py"):
+        assert (home.root / "dags" / name).resolve() == DAGS_FOLDER / name  # links into the package
     env = home.env_path.read_text()
     assert f"export AIRFLOW_HOME={home.root}" in env
     assert f"export RAKUTEN_HOME={(tmp_path / 'home').resolve()}" in env
     assert f"export RAKUTEN_PARAMS_PATH={REPO / 'params.yaml'}" in env
-    assert "migrate" not in result
+    assert "migrate" not in result and "simple_auth_manager_passwords" in result["admin_password"]
     home.config_path.write_text("[core]\nparallelism = 3\n")
+    (home.root / "dags" / "team_dag.py").write_text("# a team's own DAG\n")
     assert "(kept)" in init_airflow_home(settings, DAGS_FOLDER, run_migrate=False)["config"]
     assert home.config_path.read_text() == "[core]\nparallelism = 3\n"
+    assert (home.root / "dags" / "team_dag.py").is_file()
     init_airflow_home(settings, DAGS_FOLDER, run_migrate=False, force=True)
     assert "dags_folder" in home.config_path.read_text()
 
@@ -229,11 +241,14 @@ def test_init_writes_config_and_env_under_the_home_folder(tmp_path: Path) -> Non
 def test_init_migrates_the_metadata_database(airflow_site: AirflowSite) -> None:
     assert airflow_site.init_result["migrate"] == "done"
     assert (airflow_site.airflow_home / "airflow.db").stat().st_size > 100_000
+    assert airflow_site.init_result["pool"] == "rakuten_pipeline (1 slot)"
 
 
-def test_dags_folder_is_found_from_the_project_or_the_package(tmp_path: Path) -> None:
-    assert find_dags_folder(REPO / "src") == DAGS_FOLDER
-    assert find_dags_folder(tmp_path) == DAGS_FOLDER  # an editable checkout: next to the package source
+def test_the_dag_files_ship_inside_the_package(tmp_path: Path) -> None:
+    import rakuten_mlops
+
+    assert find_dags_folder() == DAGS_FOLDER == Path(rakuten_mlops.__file__).parent / "orchestration" / "dags"
+    assert find_dags_folder(tmp_path) == DAGS_FOLDER  # from any working folder
     with pytest.raises(FileNotFoundError, match="rakuten DAG files"):
         init_airflow_home(make_settings(tmp_path / "home"), tmp_path, run_migrate=False)
 

@@ -22,6 +22,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundExceptio
 from rakuten_mlops.errors import RakutenError
 from rakuten_mlops.orchestration import steps
 from rakuten_mlops.orchestration.api import CONNECTION_ID, ApiError
+from rakuten_mlops.orchestration.home import POOL
 from rakuten_mlops.orchestration.steps import DataSource
 
 # MLflow writes its INFO lines to stderr through its own handler, which task logs show as
@@ -145,11 +146,25 @@ def _api_connection() -> Any | None:
 
 # ----------------------------------------------------------------------------- training
 def training_chain(source: DataSource) -> dict[str, Any]:
-    """The training steps wired as TRAINING_EDGES (text beside image embedding): each step's XComArg."""
+    """The training steps wired as TRAINING_EDGES: each step's XComArg.
+
+    They run in the one-slot pool :data:`~rakuten_mlops.orchestration.home.POOL`, so a training
+    run and a stream retrain never write the work folder at once (text and image embedding then
+    take turns instead of running side by side; give the pool more slots only with separate
+    work folders).
+    """
     chain: dict[str, Any] = {}
     for step in TRAINING_STEPS:
 
-        @task(task_id=step, execution_timeout=STEP_TIMEOUTS[step], doc_md=f"Runs the `{step}` pipeline step.")
+        @task(
+            task_id=step,
+            execution_timeout=STEP_TIMEOUTS[step],
+            doc_md=f"Runs the `{step}` pipeline step.",
+            # One slot for every step that writes the work folder, in both DAGs; "upstream"
+            # weights let a started run's next step go before another run's first one.
+            pool=POOL,
+            weight_rule="upstream",
+        )
         @fail_fast
         def run(step: str = step) -> dict[str, Any]:
             return steps.training_step(step, _conf(), source)

@@ -23,6 +23,7 @@ from rakuten_mlops.orchestration.taskflow import (
     schedule=None,
     start_date=START_DATE,
     catchup=False,
+    is_paused_upon_creation=True,
     max_active_runs=1,  # runs share the work folder
     default_args=DEFAULT_ARGS,
     params=TRAINING_PARAMS,
