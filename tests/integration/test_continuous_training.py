@@ -113,3 +113,27 @@ def test_a_reference_that_is_not_the_champions_says_so(
     ref = load_reference(settings, max_rows=100_000, seed=0)
     assert not ref.is_champion
     assert ref.warning is not None and "NOT the champion's training data" in ref.warning
+
+
+def test_fresh_and_cached_image_embeddings_are_the_same_numbers(tmp_path: Path) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from rakuten_mlops.features.images import EmbeddingCache, ImageEmbedder
+
+    pytest.importorskip("torch", reason="image embeddings need the vision extra")
+    images = []
+    for colour in ((200, 30, 30), (20, 160, 90), (240, 240, 10)):
+        buf = io.BytesIO()
+        Image.new("RGB", (48, 48), colour).save(buf, "JPEG")
+        images.append(buf.getvalue())
+    embedder = ImageEmbedder(image_size=64)
+    cache = EmbeddingCache(tmp_path / "cache", embedder.backbone, embedder.image_size)
+    fresh, ok = embedder.embed_bytes(images, cache)  # computed, then written to the cache
+    cached, ok_again = embedder.embed_bytes(images, cache)  # read back from the float16 cache
+    assert ok.all() and ok_again.all() and fresh.dtype == cached.dtype == np.float32
+    assert np.array_equal(fresh, cached)
+    assert np.array_equal(fresh, fresh.astype(np.float16).astype(np.float32))
+    assert np.array_equal(embedder.embed_bytes(images)[0], fresh)  # no cache at all: the same too
