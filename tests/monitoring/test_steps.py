@@ -209,3 +209,34 @@ def test_cli_and_dag_retrains_write_one_record_format_to_one_log(
     assert not decide_retrain(settings, params, {"drift_share": 0.5}, NO_LIVE)[
         "retrain"
     ]  # tried on this data
+
+
+def test_the_ui_lists_cli_dag_and_older_dag_retrains_alike(settings: Settings, params: Params) -> None:
+    from rakuten_mlops.pipelines.monitoring import RETRAIN_RECORD_FIELDS, record_retrain, retrain_record
+    from rakuten_mlops.ui.monitoring_view import retrains
+
+    registered = {"version": "3", "data_hash": "abc"}
+    promotion = {"promote": True, "reasons": ["better"], "champion_before": "2"}
+    record_retrain(retrain_record("/pool", registered, promotion, source="cli"), settings)
+    dag = retrain_record("/pool", registered, promotion, source="airflow", airflow_run_id="run-new")
+    record_retrain(dag, settings)
+    # A decision of the stream DAG recorded before it wrote retrains.jsonl (the former shape).
+    older = {"registered_version": "2", "reused_version": False, "promoted": True, "promotion_reasons": []}
+    record_decision(
+        {"decision": "retrain", "retrain": True, "reasons": ["drift"], "new_labelled_rows": 5,
+         "data": {"data_hash": "old"}, "champion_version": "1", "airflow_run_id": "run-old",
+         "retrained": older},
+        settings, params,
+    )  # fmt: skip
+    record_decision(
+        {"decision": "retrain", "retrain": True, "reasons": ["drift"], "new_labelled_rows": 5,
+         "airflow_run_id": "run-new", "retrained": {k: v for k, v in dag.items() if k != "finished_at"}},
+        settings, params,
+    )  # fmt: skip
+    runs = retrains(settings)
+    assert sorted(r.get("airflow_run_id") or "cli" for r in runs) == ["cli", "run-new", "run-old"]
+    assert all(
+        set(RETRAIN_RECORD_FIELDS) & set(r) >= {"registered_version", "promoted", "source"} for r in runs
+    )
+    old = next(r for r in runs if r.get("airflow_run_id") == "run-old")
+    assert (old["registered_version"], old["data_hash"], old["champion_before"]) == ("2", "old", "1")
