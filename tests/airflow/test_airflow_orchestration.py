@@ -154,15 +154,11 @@ def test_reload_is_skipped_when_nothing_was_promoted(tmp_path: Path, monkeypatch
 def test_an_api_that_is_down_gives_a_warning_and_a_record_not_an_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import socket
-
     from rakuten_mlops.infra import read_jsonl
+    from tests.helpers import free_port
 
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     monkeypatch.setenv("RAKUTEN_HOME", str(tmp_path))
-    monkeypatch.setenv("RAKUTEN_API_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("RAKUTEN_API_URL", f"http://127.0.0.1:{free_port()}")  # nobody listens there
     monkeypatch.setenv("RAKUTEN_API_TOKEN", "t")
     with caplog.at_level("WARNING"):
         answer = steps.reload_api(None, {"version": "4", "promote": True}, "run-1")
