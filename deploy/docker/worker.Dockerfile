@@ -44,7 +44,7 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/tmp/wheels \
  && pip check
 
 # DAG files hold scheduling only; the ML logic comes from the installed package.
-COPY --chown=10001:10001 airflow/dags/ /opt/airflow/dags/
+COPY --chown=10001:10001 src/rakuten_mlops/orchestration/dags/ /opt/airflow/dags/
 COPY --chown=10001:10001 params.yaml /opt/rakuten/params.yaml
 
 WORKDIR /opt/rakuten

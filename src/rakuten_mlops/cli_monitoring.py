@@ -64,6 +64,7 @@ def _print_drift(summary: dict[str, Any]) -> None:
             "[bold red]yes[/]" if info["drifted"] else "no",
         )
     console.print(table)
+    _print_reference(summary.get("reference") or {})
     for col, why in summary.get("skipped_columns", {}).items():
         console.print(f"  skipped {col}: {why}", highlight=False)
     console.print(
@@ -71,6 +72,13 @@ def _print_drift(summary: dict[str, Any]) -> None:
         f"report: {summary.get('html_path')}",
         highlight=False,
     )
+
+
+def _print_reference(reference: dict[str, Any]) -> None:
+    if reference.get("source"):
+        console.print(f"reference: {reference['source']}", highlight=False)
+    if reference.get("warning"):
+        console.print(f"[bold red]warning: the drift reference is {reference['warning']}[/]", highlight=False)
 
 
 # ---------------------------------------------------------------- monitor
@@ -109,6 +117,7 @@ def monitor_check_command(
     console.print(
         f"drift share {share:.2f}; drifted: {drifted}; report: {record.get('report_html')}", highlight=False
     )
+    _print_reference(drift.get("reference") or {})
     verdict = "[bold red]RETRAIN[/]" if record["retrain"] else "[bold green]no retrain[/]"
     console.print(f"decision: {verdict}")
     for reason in record["reasons"]:

@@ -99,7 +99,13 @@ class FusionParams(_Strict):
 
 class PromotionParams(_Strict):
     min_f1: float = Field(0.5, ge=0, le=1, description="first champion needs this gold weighted F1")
-    min_gain: float = Field(0.0, ge=0, le=1)
+    min_gain: float = Field(
+        0.005,
+        ge=0,
+        le=1,
+        description="a challenger needs gold weighted F1 > champion's + min_gain (strict); the default "
+        "is above the measured run-to-run noise of gold F1 (see params.yaml)",
+    )
     max_class_drop: float = Field(0.05, ge=0, le=1)
     min_class_support: int = Field(
         20, ge=1, description="classes with fewer gold rows are too noisy for the class-drop rule"

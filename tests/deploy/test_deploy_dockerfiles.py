@@ -173,7 +173,7 @@ def test_every_copy_source_is_in_the_build_context() -> None:
 
 
 def test_every_copy_source_exists() -> None:
-    """The images build only when these exist (constraints.txt, README.md, airflow/dags, params.yaml)."""
+    """The images build only when these exist (constraints.txt, README.md, the DAG files, params.yaml)."""
     missing = sorted(
         {
             src

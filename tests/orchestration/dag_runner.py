@@ -4,7 +4,7 @@ Airflow reads its configuration once, at import; running it in a child process w
 environment the test sets (AIRFLOW_HOME, database, executor) keeps the pytest process clean.
 
 SPEC: {"inspect": bool, "runs": [{"dag_id", "conf", "mark_success", "use_executor"}]}.
-OUT: import errors, each DAG's shape (with "inspect"), then per run: state, task states, XComs.
+OUT: import errors, each DAG's shape (with "inspect"), then per run: state, task states and tries, XComs.
 """
 
 from __future__ import annotations
@@ -26,9 +26,15 @@ def describe(dag: Any) -> dict[str, Any]:
             "timeout_s": timeout.total_seconds() if isinstance(timeout, timedelta) else None,
             "trigger_rule": str(getattr(task.trigger_rule, "value", task.trigger_rule)),
             "operator": type(task).__name__,
+            "pool": task.pool,
+            "weight_rule": str(getattr(task.weight_rule, "value", task.weight_rule)),
         }
     return {
         "schedule": str(dag.schedule) if dag.schedule is not None else None,
+        "timetable": type(dag.timetable).__name__,
+        "cron": getattr(dag.timetable, "expression", None),
+        "run_immediately": getattr(dag.timetable, "run_immediately", None),
+        "paused_upon_creation": dag.is_paused_upon_creation,
         "catchup": dag.catchup,
         "max_active_runs": dag.max_active_runs,
         "params": sorted(dag.params.keys()),
@@ -51,13 +57,14 @@ def run(dag: Any, spec: dict[str, Any]) -> dict[str, Any]:
     states = {
         ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dr.get_task_instances(session=session)
     }
+    tries = {ti.task_id: ti.try_number for ti in dr.get_task_instances(session=session)}
     xcoms = {
         x.task_id: XComModel.deserialize_value(x)
         for x in session.scalars(XComModel.get_many(run_id=dr.run_id, dag_ids=dag.dag_id, key="return_value"))
     }
     state = str(getattr(dr.state, "value", dr.state))
     return {"dag_id": dag.dag_id, "run_id": dr.run_id, "state": state, "seconds": seconds, "tasks": states,
-            "xcom": xcoms}  # fmt: skip
+            "tries": tries, "xcom": xcoms}  # fmt: skip
 
 
 def main(spec_path: str, out_path: str) -> None:

@@ -160,6 +160,14 @@ def celery_airflow(tmp_path: Path) -> Iterator[CeleryAirflow]:
             check=False,
         )
         assert migrate.returncode == 0, (migrate.stdout + migrate.stderr)[-4000:]
+        pool = subprocess.run(  # as docs/airflow.md says: the training steps' one-slot pool
+            [sys.executable, "-m", "airflow", "pools", "set", "rakuten_pipeline", "1", "work folder"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert pool.returncode == 0, (pool.stdout + pool.stderr)[-4000:]
         api_log = logs / "api-server.log"
         api_args = ["api-server", "--apps", "execution", "--port", str(api_port), "--workers", "1"]
         procs.append(start(api_args, env, api_log))

@@ -60,12 +60,27 @@ def test_training_dag_trains_text_beside_images_then_reloads_the_api(dags: dict[
         assert sorted(upstream(dag, task_id)) == before, task_id
     assert dag["schedule"] is None
     assert dag["max_active_runs"] == 1
+    assert dag["paused_upon_creation"] is True
     assert {"data_dir", "params_path", "work_dir"} <= set(dag["params"])
+
+
+def test_steps_that_write_the_work_folder_share_a_one_slot_pool(dags: dict[str, Any]) -> None:
+    from rakuten_mlops.orchestration.home import POOL
+
+    for dag_id, prefix in (("rakuten_training", ""), ("rakuten_stream", "retrain.")):
+        tasks = dags[dag_id]["tasks"]
+        for step in TRAINING_UPSTREAM:
+            if step != "reload_model":
+                assert tasks[prefix + step]["pool"] == POOL, (dag_id, step)
+                assert tasks[prefix + step]["weight_rule"] == "upstream", (dag_id, step)
+    assert dags["rakuten_stream"]["tasks"]["drift_report"]["pool"] != POOL
 
 
 def test_stream_dag_branches_between_retrain_and_skip_then_records(dags: dict[str, Any]) -> None:
     dag = dags["rakuten_stream"]
-    assert dag["schedule"] == "@daily"
+    assert dag["timetable"] == "CronTriggerTimetable" and dag["cron"] == "0 0 * * *"  # daily at midnight UTC
+    assert dag["run_immediately"] is False  # unpausing waits for the next midnight
+    assert dag["paused_upon_creation"] is True
     assert dag["catchup"] is False
     assert dag["max_active_runs"] == 1
     assert upstream(dag, "ingest_batch") == []
@@ -91,7 +106,7 @@ def test_traffic_dag_is_manual_with_rate_and_duration(dags: dict[str, Any]) -> N
     assert {"rate", "duration"} <= set(dag["params"])
 
 
-@pytest.mark.parametrize("path", sorted(DAGS_FOLDER.glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(DAGS_FOLDER.glob("rakuten_*.py")), ids=lambda p: p.name)
 def test_dag_files_hold_scheduling_only(path: Path) -> None:
     """DAG files import only the Task SDK and the orchestration glue: no ML library, no pipeline step."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -101,7 +116,7 @@ def test_dag_files_hold_scheduling_only(path: Path) -> None:
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names
     }
-    allowed = {"__future__", "airflow.sdk", "rakuten_mlops.orchestration.taskflow"}
+    allowed = {"__future__", "typing", "airflow.sdk", "rakuten_mlops.orchestration.taskflow"}
     assert modules <= allowed, f"{path.name} imports {sorted(modules - allowed)}"
     code = tree.body[1:] if ast.get_docstring(tree) else tree.body
     constants = [

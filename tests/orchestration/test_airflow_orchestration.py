@@ -22,7 +22,12 @@ from rakuten_mlops.orchestration.api import (
     resolve_target,
     target_from_connection,
 )
-from rakuten_mlops.orchestration.home import AirflowHome, find_dags_folder, init_airflow_home
+from rakuten_mlops.orchestration.home import (
+    AirflowHome,
+    default_parallelism,
+    find_dags_folder,
+    init_airflow_home,
+)
 from rakuten_mlops.orchestration.runtime import no_variables, resolve
 from tests.helpers import make_settings
 from tests.orchestration.airflow_helpers import DAGS_FOLDER, REPO, AirflowSite, write_test_params
@@ -138,6 +143,33 @@ def test_reload_task_is_a_no_op_without_an_api(tmp_path: Path, monkeypatch: pyte
     assert steps.reload_model(None)["reloaded"] is False
 
 
+def test_reload_is_skipped_when_nothing_was_promoted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAKUTEN_HOME", str(tmp_path))
+    monkeypatch.setenv("RAKUTEN_API_URL", "http://127.0.0.1:9")  # would fail if it were called
+    answer = steps.reload_model(None, {"version": "4", "promote": False})
+    assert answer == {"reloaded": False, "skipped": True, "reason": "version 4 was not promoted"}
+    assert not (tmp_path / "monitoring" / steps.RELOADS_LOG).exists()
+
+
+def test_an_api_that_is_down_gives_a_warning_and_a_record_not_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from rakuten_mlops.infra import read_jsonl
+    from tests.helpers import free_port
+
+    monkeypatch.setenv("RAKUTEN_HOME", str(tmp_path))
+    monkeypatch.setenv("RAKUTEN_API_URL", f"http://127.0.0.1:{free_port()}")  # nobody listens there
+    monkeypatch.setenv("RAKUTEN_API_TOKEN", "t")
+    with caplog.at_level("WARNING"):
+        answer = steps.reload_model(None, {"version": "4", "promote": True}, "run-1")
+    assert answer["reloaded"] is False and answer["skipped"] is False
+    assert "cannot be reached" in answer["error"]
+    assert "v4 is promoted but the API did not reload it" in caplog.text
+    [entry] = read_jsonl(tmp_path / "monitoring" / steps.RELOADS_LOG)
+    assert entry["reloaded"] is False and entry["champion_version"] == "4"
+    assert entry["airflow_run_id"] == "run-1" and "cannot be reached" in entry["error"]
+
+
 # ----------------------------------------------------------------------------- stream ingestion
 @pytest.fixture
 def streams_conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
@@ -181,16 +213,23 @@ def test_init_writes_config_and_env_under_the_home_folder(tmp_path: Path) -> Non
     home = AirflowHome.of(settings)
     assert home.root == (tmp_path / "home" / "airflow").resolve()
     config = home.config_path.read_text()
-    assert f"dags_folder = {DAGS_FOLDER}" in config
+    assert f"dags_folder = {home.root / 'dags'}" in config
     assert f"sql_alchemy_conn = sqlite:///{home.root / 'airflow.db'}" in config
+    assert (
+        f"parallelism = {default_parallelism()}" in config and "dags_are_paused_at_creation = True" in config
+    )
+    for name in ("rakuten_training.py", "rakuten_stream.py", "rakuten_traffic.py"):
+        assert (home.root / "dags" / name).resolve() == DAGS_FOLDER / name  # links into the package
     env = home.env_path.read_text()
     assert f"export AIRFLOW_HOME={home.root}" in env
     assert f"export RAKUTEN_HOME={(tmp_path / 'home').resolve()}" in env
     assert f"export RAKUTEN_PARAMS_PATH={REPO / 'params.yaml'}" in env
-    assert "migrate" not in result
+    assert "migrate" not in result and "simple_auth_manager_passwords" in result["admin_password"]
     home.config_path.write_text("[core]\nparallelism = 3\n")
+    (home.root / "dags" / "team_dag.py").write_text("# a team's own DAG\n")
     assert "(kept)" in init_airflow_home(settings, DAGS_FOLDER, run_migrate=False)["config"]
     assert home.config_path.read_text() == "[core]\nparallelism = 3\n"
+    assert (home.root / "dags" / "team_dag.py").is_file()
     init_airflow_home(settings, DAGS_FOLDER, run_migrate=False, force=True)
     assert "dags_folder" in home.config_path.read_text()
 
@@ -198,11 +237,14 @@ def test_init_writes_config_and_env_under_the_home_folder(tmp_path: Path) -> Non
 def test_init_migrates_the_metadata_database(airflow_site: AirflowSite) -> None:
     assert airflow_site.init_result["migrate"] == "done"
     assert (airflow_site.airflow_home / "airflow.db").stat().st_size > 100_000
+    assert airflow_site.init_result["pool"] == "rakuten_pipeline (1 slot)"
 
 
-def test_dags_folder_is_found_from_the_project_or_the_package(tmp_path: Path) -> None:
-    assert find_dags_folder(REPO / "src") == DAGS_FOLDER
-    assert find_dags_folder(tmp_path) == DAGS_FOLDER  # an editable checkout: next to the package source
+def test_the_dag_files_ship_inside_the_package(tmp_path: Path) -> None:
+    import rakuten_mlops
+
+    assert find_dags_folder() == DAGS_FOLDER == Path(rakuten_mlops.__file__).parent / "orchestration" / "dags"
+    assert find_dags_folder(tmp_path) == DAGS_FOLDER  # from any working folder
     with pytest.raises(FileNotFoundError, match="rakuten DAG files"):
         init_airflow_home(make_settings(tmp_path / "home"), tmp_path, run_migrate=False)
 

@@ -178,3 +178,65 @@ def test_cli_streams_and_drift(home: Path, sample_dir: Path, tmp_path: Path) -> 
         ],
     )
     assert bad.exit_code == 2 and "there are 2 batches" in bad.output
+
+
+def test_cli_and_dag_retrains_write_one_record_format_to_one_log(
+    sample_dir: Path, settings: Settings, params: Params, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rakuten_mlops.infra import read_jsonl
+    from rakuten_mlops.orchestration import steps
+    from rakuten_mlops.orchestration.runtime import no_variables
+    from rakuten_mlops.pipelines.monitoring import RETRAIN_RECORD_FIELDS, record_retrain, retrain_record
+    from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
+
+    monkeypatch.setenv("RAKUTEN_HOME", str(settings.home))
+    streams = settings.home / "streams"
+    make_streams(sample_dir, streams, 3, None, settings, params)
+    batch = ingest_next(streams, settings, params)
+    registered = {"version": "2", "reused": False, "data_hash": batch["data_hash"]}
+    promotion = {"promote": False, "reasons": ["worse"], "champion_before": "1", "interval": None}
+    # `monitor retrain` builds its record with retrain_record and writes it with record_retrain.
+    record_retrain(retrain_record(streams / "pool", registered, promotion, source="cli"), settings)
+    decision = decide_retrain(settings, params, {"drift_share": 0.5, "drifted_columns": ["text"]}, NO_LIVE)
+    conf = {"streams_dir": str(streams)}
+    recorded = steps.record(conf, decision, "run-1", registered, promotion, no_variables)
+    steps.record(conf, decision, "run-1", registered, promotion, no_variables)  # a retried task
+    cli, dag = read_jsonl(MonitoringDir.of_home(settings.home).retrains_log)  # the retry appended nothing
+    assert sorted(cli) == sorted(dag) == sorted(RETRAIN_RECORD_FIELDS)
+    assert (cli["source"], dag["source"]) == ("cli", "airflow") and dag["airflow_run_id"] == "run-1"
+    assert dag["pool_version"] == batch["version"] and dag["data_hash"] == batch["data_hash"]
+    assert recorded["retrained"] == {k: v for k, v in dag.items() if k != "finished_at"}
+    assert not decide_retrain(settings, params, {"drift_share": 0.5}, NO_LIVE)[
+        "retrain"
+    ]  # tried on this data
+
+
+def test_the_ui_lists_cli_dag_and_older_dag_retrains_alike(settings: Settings, params: Params) -> None:
+    from rakuten_mlops.pipelines.monitoring import RETRAIN_RECORD_FIELDS, record_retrain, retrain_record
+    from rakuten_mlops.ui.monitoring_view import retrains
+
+    registered = {"version": "3", "data_hash": "abc"}
+    promotion = {"promote": True, "reasons": ["better"], "champion_before": "2"}
+    record_retrain(retrain_record("/pool", registered, promotion, source="cli"), settings)
+    dag = retrain_record("/pool", registered, promotion, source="airflow", airflow_run_id="run-new")
+    record_retrain(dag, settings)
+    # A decision of the stream DAG recorded before it wrote retrains.jsonl (the former shape).
+    older = {"registered_version": "2", "reused_version": False, "promoted": True, "promotion_reasons": []}
+    record_decision(
+        {"decision": "retrain", "retrain": True, "reasons": ["drift"], "new_labelled_rows": 5,
+         "data": {"data_hash": "old"}, "champion_version": "1", "airflow_run_id": "run-old",
+         "retrained": older},
+        settings, params,
+    )  # fmt: skip
+    record_decision(
+        {"decision": "retrain", "retrain": True, "reasons": ["drift"], "new_labelled_rows": 5,
+         "airflow_run_id": "run-new", "retrained": {k: v for k, v in dag.items() if k != "finished_at"}},
+        settings, params,
+    )  # fmt: skip
+    runs = retrains(settings)
+    assert sorted(r.get("airflow_run_id") or "cli" for r in runs) == ["cli", "run-new", "run-old"]
+    assert all(
+        set(RETRAIN_RECORD_FIELDS) & set(r) >= {"registered_version", "promoted", "source"} for r in runs
+    )
+    old = next(r for r in runs if r.get("airflow_run_id") == "run-old")
+    assert (old["registered_version"], old["data_hash"], old["champion_before"]) == ("2", "old", "1")

@@ -109,7 +109,7 @@ class ImageEmbedder:
         return self._model
 
     def embed_arrays(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
-        """Embeddings (n × dim, float32) of decoded, normalised images."""
+        """Embeddings (n × dim, float32 holding float16-rounded values) of decoded, normalised images."""
         torch = require_vision()
         model = self._load()
         out = []
@@ -118,7 +118,11 @@ class ImageEmbedder:
                 batch = torch.from_numpy(np.stack(arrays[start : start + self.batch_size]))
                 feats = model.extract_features(batch)
                 out.append(torch.nn.functional.adaptive_avg_pool2d(feats, 1).flatten(1).numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.dim), dtype=np.float32)
+        if not out:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # Rounded to float16 as the cache stores them: a fresh and a cached embedding of the
+        # same image are then the same numbers, and so are the models trained on them.
+        return np.concatenate(out).astype(np.float16).astype(np.float32)
 
     def embed_bytes(
         self,

@@ -24,7 +24,8 @@ def airflow_group() -> None:
 @friendly_errors
 def init_command(
     dags_folder: Annotated[
-        Path | None, typer.Option(help="folder of the DAG files (default: ./airflow/dags of the project)")
+        Path | None,
+        typer.Option(help="folder of the DAG files to link (default: the ones shipped in the package)"),
     ] = None,
     params: Annotated[
         Path | None, typer.Option("--params", help="params.yaml the tasks use (default: the project's)")
@@ -32,7 +33,8 @@ def init_command(
     migrate: Annotated[bool, typer.Option("--migrate/--no-migrate", help="run `airflow db migrate`")] = True,
     force: Annotated[bool, typer.Option("--force", help="rewrite an existing airflow.cfg")] = False,
 ) -> None:
-    """Write AIRFLOW_HOME under the home folder (config pointing at airflow/dags) and migrate its database."""
+    """Write AIRFLOW_HOME under the home folder (config, env.sh, dags/ linking the package's DAG files),
+    migrate its database and create the one-slot pool of the training steps."""
     from rakuten_mlops.orchestration.home import init_airflow_home
 
     try:
@@ -44,8 +46,10 @@ def init_command(
     for key, value in result.items():
         console.print(f"{key:<13} {value}")
     console.print(
-        "\nnext:\n"
+        "\nnext (with this virtualenv's bin/ on PATH):\n"
         f"  source {result['env_file']}\n"
-        "  airflow standalone          # UI on http://localhost:8080 (login printed at start-up)\n"
-        "  airflow dags trigger rakuten_training"
+        "  airflow standalone          # UI on http://localhost:8080; user admin, password in:\n"
+        f"                              #   {result['admin_password']}\n"
+        "  airflow dags unpause rakuten_training     # in another shell, after `source` again\n"
+        '  airflow dags trigger rakuten_training --conf \'{"data_dir": "/abs/path/to/data"}\''
     )

@@ -125,30 +125,82 @@ def record_decision(
     promoted: Mapping[str, Any] | None = None,
     variable: Lookup = airflow_variable,
 ) -> dict[str, Any]:
-    """Record the decision, with what the retrain produced when it ran (idempotent per run)."""
+    """Record the decision and, when the retrain ran, its retrain record (idempotent per run).
+
+    The retrain record is the one `rakuten-mlops monitor retrain` writes (same function, same
+    fields, same ``retrains.jsonl``); the decision carries it under `retrained` as well.
+    """
     from rakuten_mlops.pipelines import monitoring
+    from rakuten_mlops.simulation.replay.store import read_state
 
     cfg = resolve(conf, variable)
     entry = {**decision, "airflow_run_id": run_id}
     if decision.get("retrain") and registered is not None:
+        data = decision.get("data") or {}
+        pool_versions = read_state(cfg.streams_dir).get("versions") or [{}]
+        retrained = monitoring.retrain_record(
+            cfg.pool_dir,
+            dict(registered),
+            dict(promoted or {}),
+            source="airflow",
+            data_hash=registered.get("data_hash") or data.get("data_hash"),
+            pool_version=pool_versions[-1].get("version"),
+            airflow_run_id=run_id,
+        )
         entry["retrained"] = {
-            "registered_version": registered.get("version"),
-            "reused_version": registered.get("reused"),
-            "promoted": bool(promoted and promoted.get("promote")),
-            "promotion_reasons": (promoted or {}).get("reasons", []),
+            k: v for k, v in monitoring.record_retrain(retrained, cfg.settings).items() if k != "duplicate"
         }
+        entry["retrained"].pop("finished_at", None)  # the decision's own id must not change on a retry
     return jsonable(monitoring.record_decision(entry, cfg.settings, cfg.params))
 
 
 # ----------------------------------------------------------------------------- API
-def reload_model(connection: Any | None) -> dict[str, Any]:
-    """Ask the API to reload the champion; says so and does nothing when no API is configured."""
-    from rakuten_mlops.orchestration.api import reload_model, resolve_target
+RELOADS_LOG = "reloads.jsonl"  # under <home>/monitoring: one line per reload attempt after a promotion
 
-    target = resolve_target(connection, Settings())
+
+def reload_model(
+    connection: Any | None, promoted: Mapping[str, Any] | None = None, run_id: str | None = None
+) -> dict[str, Any]:
+    """Ask the API to reload the champion, best effort: never raises for an API that is down.
+
+    Skipped (and says so) when the promotion step did not promote or no API is configured.
+    When the API cannot be reached or refuses, the model stays registered and promoted: the
+    failure is logged as a warning and recorded in ``<home>/monitoring/reloads.jsonl`` (the API
+    picks the new champion up at its next alias poll or restart).
+    """
+    import logging
+
+    from rakuten_mlops.api_client import ApiError
+    from rakuten_mlops.infra import append_jsonl
+    from rakuten_mlops.orchestration import api
+    from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
+
+    settings = Settings()
+    version = (promoted or {}).get("version")
+    if promoted is not None and not promoted.get("promote"):
+        return {"reloaded": False, "skipped": True, "reason": f"version {version} was not promoted"}
+    target = api.resolve_target(connection, settings)
     if target is None:
-        return {"reloaded": False, "reason": "no API configured (connection rakuten_api or RAKUTEN_API_URL)"}
-    return {"reloaded": True, **reload_model(target)}
+        return {
+            "reloaded": False,
+            "skipped": True,
+            "reason": "no API configured (connection rakuten_api or RAKUTEN_API_URL)",
+        }
+    try:
+        result: dict[str, Any] = {"reloaded": True, **api.reload_model(target)}
+    except ApiError as exc:
+        logging.getLogger(__name__).warning(
+            "the champion v%s is promoted but the API did not reload it: %s", version, exc
+        )
+        result = {"reloaded": False, "skipped": False, "url": target.url, "error": str(exc)}
+    entry = {
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "airflow_run_id": run_id,
+        "champion_version": version,
+        **{k: result.get(k) for k in ("reloaded", "url", "error", "changed")},
+    }
+    append_jsonl(MonitoringDir.of_home(settings.home).root / RELOADS_LOG, entry)
+    return jsonable(result)
 
 
 def send_traffic(conf: Mapping[str, Any], connection: Any | None, run_id: str) -> dict[str, Any]:

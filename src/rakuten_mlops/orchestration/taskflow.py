@@ -1,21 +1,34 @@
 """TaskFlow tasks shared by the DAG files (imports the Airflow Task SDK: DAG files import this, nothing else).
 
 Each task is a one-line call into :mod:`rakuten_mlops.orchestration.steps`; every task has
-retries and an execution timeout, set here next to what it runs.
+retries and an execution timeout, set here next to what it runs. Retries are for transient
+errors only: a configuration or data-contract error (the project's `RakutenError`: a missing
+folder, an invalid params.yaml, data with no valid rows) fails the task at once with
+`AirflowFailException`, since a retry would meet the same error.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import pendulum
 from airflow.sdk import Param, TaskGroup, get_current_context, task
-from airflow.sdk.exceptions import AirflowNotFoundException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException, AirflowSkipException
 
+from rakuten_mlops.api_client import ApiError
+from rakuten_mlops.errors import RakutenError
 from rakuten_mlops.orchestration import steps
 from rakuten_mlops.orchestration.api import CONNECTION_ID
+from rakuten_mlops.orchestration.home import POOL
 from rakuten_mlops.orchestration.steps import DataSource
+
+# MLflow writes its INFO lines to stderr through its own handler, which task logs show as
+# errors; left unconfigured, its records go through Airflow's logging at their own level.
+os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
 
 START_DATE = pendulum.datetime(2024, 1, 1, tz="UTC")
 DEFAULT_ARGS: dict[str, Any] = {
@@ -58,6 +71,26 @@ STEP_TIMEOUTS = {
     "promote": timedelta(hours=1),
 }
 SHORT = timedelta(minutes=10)
+# Project errors that a retry may cure: the API being down or restarting.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (ApiError,)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def fail_fast(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn a configuration or data-contract error into `AirflowFailException` (no retries)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except TRANSIENT_ERRORS:
+            raise
+        except RakutenError as exc:
+            raise AirflowFailException(f"{type(exc).__name__}: {exc} (not retried)") from exc
+
+    return wrapper
 
 
 def path_param(description: str) -> Param:
@@ -114,11 +147,26 @@ def _api_connection() -> Any | None:
 
 # ----------------------------------------------------------------------------- training
 def training_chain(source: DataSource) -> dict[str, Any]:
-    """The training steps wired as TRAINING_EDGES (text beside image embedding): each step's XComArg."""
+    """The training steps wired as TRAINING_EDGES: each step's XComArg.
+
+    They run in the one-slot pool :data:`~rakuten_mlops.orchestration.home.POOL`, so a training
+    run and a stream retrain never write the work folder at once (text and image embedding then
+    take turns instead of running side by side; give the pool more slots only with separate
+    work folders).
+    """
     chain: dict[str, Any] = {}
     for step in TRAINING_STEPS:
 
-        @task(task_id=step, execution_timeout=STEP_TIMEOUTS[step], doc_md=f"Runs the `{step}` pipeline step.")
+        @task(
+            task_id=step,
+            execution_timeout=STEP_TIMEOUTS[step],
+            doc_md=f"Runs the `{step}` pipeline step.",
+            # One slot for every step that writes the work folder, in both DAGs; "upstream"
+            # weights let a started run's next step go before another run's first one.
+            pool=POOL,
+            weight_rule="upstream",
+        )
+        @fail_fast
         def run(step: str = step) -> dict[str, Any]:
             return steps.training_step(step, _conf(), source)
 
@@ -129,13 +177,20 @@ def training_chain(source: DataSource) -> dict[str, Any]:
 
 
 @task(execution_timeout=SHORT)
-def reload_model() -> dict[str, Any]:
-    """Ask the prediction API to swap in the champion (a no-op that says so when none is configured)."""
-    return steps.reload_model(_api_connection())
+@fail_fast
+def reload_model(promoted: dict[str, Any]) -> dict[str, Any]:
+    """Ask the prediction API to swap in the new champion, best effort.
+
+    Skipped when nothing was promoted; an API that is down gives a warning and a recorded
+    failure (``<home>/monitoring/reloads.jsonl``), never a failed run: the model is already
+    registered and promoted, and the API polls the champion alias on its own.
+    """
+    return steps.reload_model(_api_connection(), promoted, _run_id())
 
 
 # ----------------------------------------------------------------------------- stream
 @task(execution_timeout=timedelta(hours=1))
+@fail_fast
 def ingest_batch() -> dict[str, Any]:
     """Validate the next batch and add its clean rows to the pool (skips the run when none is left)."""
     result = steps.ingest_batch(_conf(), _run_id())
@@ -145,11 +200,13 @@ def ingest_batch() -> dict[str, Any]:
 
 
 @task(execution_timeout=timedelta(hours=1))
+@fail_fast
 def drift_report(batch: dict[str, Any]) -> dict[str, Any]:
     return steps.drift_report(_conf(), batch, _run_stamp())
 
 
 @task(execution_timeout=timedelta(minutes=30))
+@fail_fast
 def decide_retrain(drift: dict[str, Any]) -> dict[str, Any]:
     return steps.decide_retrain(_conf(), drift)
 
@@ -168,11 +225,12 @@ def retrain_group() -> TaskGroup:
     """The training steps on the streams pool, then an API reload (task ids ``retrain.<step>``)."""
     with TaskGroup("retrain", tooltip="the training pipeline on the enlarged pool") as group:
         steps = training_chain("streams_pool")
-        steps["promote"] >> reload_model()
+        reload_model(steps["promote"])
     return group
 
 
 @task(execution_timeout=timedelta(minutes=30), trigger_rule="none_failed_min_one_success")
+@fail_fast
 def record_decision(decision: dict[str, Any]) -> dict[str, Any]:
     """Record the decision, with the version the retrain registered and whether it was promoted."""
     registered = promoted = None
@@ -185,6 +243,7 @@ def record_decision(decision: dict[str, Any]) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- traffic
 @task(execution_timeout=timedelta(minutes=75), retries=1)
+@fail_fast
 def send_traffic() -> dict[str, Any]:
     """Run the traffic generator against the configured API (one retry: each try sends the whole load)."""
     return steps.send_traffic(_conf(), _api_connection(), _run_id())

@@ -102,7 +102,8 @@ def drift_report(
         mp,
         seed=params.seed,
         extra={
-            "title": f"Drift of {label} against {ref_info.get('source', 'the reference')}",
+            "title": f"Drift of {label} against {ref_info.get('source', 'the reference')}"
+            + (" (WARNING: not the champion's training data)" if ref_info.get("warning") else ""),
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "reference": ref_info,
             "current": cur_info,
@@ -206,6 +207,58 @@ def record_decision(decision: dict[str, Any], settings: Settings, params: Params
     return record
 
 
+RETRAIN_RECORD_FIELDS = (
+    "kind", "finished_at", "source", "airflow_run_id", "pool_dir", "pool_version", "data_hash",
+    "registered_version", "reused_version", "same_inputs_as_champion", "promoted", "promotion_reasons",
+    "champion_before", "interval",
+)  # fmt: skip
+
+
+def retrain_record(
+    pool_dir: str | Path,
+    registered: dict[str, Any],
+    promotion: dict[str, Any],
+    *,
+    source: str,
+    data_hash: str | None = None,
+    pool_version: str | None = None,
+    airflow_run_id: str | None = None,
+) -> dict[str, Any]:
+    """The one record of a retrain, whoever ran it (`monitor retrain`, the stream DAG).
+
+    Fields: :data:`RETRAIN_RECORD_FIELDS`. It goes to ``<home>/monitoring/retrains.jsonl``
+    (:func:`record_retrain`) and, for the stream DAG, also under `retrained` in its decision.
+    """
+    return {
+        "kind": "retrain",
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "source": source,
+        "airflow_run_id": airflow_run_id,
+        "pool_dir": str(pool_dir),
+        "pool_version": pool_version,
+        "data_hash": data_hash or registered.get("data_hash"),
+        "registered_version": str(registered.get("version")) if registered.get("version") else None,
+        "reused_version": bool(registered.get("reused")),
+        "same_inputs_as_champion": bool(registered.get("same_inputs_as_champion")),
+        "promoted": bool(promotion.get("promote")),
+        "promotion_reasons": list(promotion.get("reasons", [])),
+        "champion_before": promotion.get("champion_before"),
+        "interval": promotion.get("interval"),
+    }
+
+
+def record_retrain(record: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Append a :func:`retrain_record` to ``retrains.jsonl`` once (a retried task appends nothing)."""
+    path = MonitoringDir.of_home(settings.home).retrains_log
+    key = ("airflow_run_id", "registered_version", "data_hash")
+    if record.get("airflow_run_id"):
+        for past in read_jsonl(path):
+            if all(past.get(k) == record.get(k) for k in key):
+                return {**past, "duplicate": True}
+    append_jsonl(path, record)
+    return record
+
+
 def retrain(
     streams_dir: str | Path | None, settings: Settings, params: Params, progress: Progress | None = None
 ) -> dict[str, Any]:
@@ -220,19 +273,15 @@ def retrain(
             f"ingestion of {state['pending']} did not finish: run `rakuten-mlops streams next` again"
         )
     summary = run_pipeline(root / "pool", settings, params, progress=progress or NullProgress())
-    promotion = summary["promote"]
-    result = {
-        "pool_dir": str(root / "pool"),
-        "data_hash": summary["ingest"]["data_hash"],
-        "pool_version": state["versions"][-1]["version"],
-        "registered_version": summary["register"]["version"],
-        "promoted": bool(promotion.get("promote")),
-        "promotion_reasons": promotion.get("reasons", []),
-        "champion_before": promotion.get("champion_before"),
-        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-    append_jsonl(MonitoringDir.of_home(settings.home).root / "retrains.jsonl", result)
-    return result
+    record = retrain_record(
+        root / "pool",
+        summary["register"],
+        summary["promote"],
+        source="cli",
+        data_hash=summary["ingest"]["data_hash"],
+        pool_version=state["versions"][-1]["version"],
+    )
+    return record_retrain(record, settings)
 
 
 def monitor_check(
@@ -254,5 +303,13 @@ def monitor_check(
 def _drift_brief(summary: dict[str, Any] | None) -> dict[str, Any] | None:
     if summary is None:
         return None
-    keys = ("drift_share", "drifted_columns", "n_columns", "html_path", "summary_path", "current")
+    keys = (
+        "drift_share",
+        "drifted_columns",
+        "n_columns",
+        "html_path",
+        "summary_path",
+        "current",
+        "reference",
+    )
     return {k: summary.get(k) for k in keys}

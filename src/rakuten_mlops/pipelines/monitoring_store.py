@@ -38,6 +38,11 @@ class MonitoringDir:
         return self.root / "decisions" / "latest.json"
 
     @property
+    def retrains_log(self) -> Path:
+        """One :func:`~rakuten_mlops.pipelines.monitoring.retrain_record` per line, CLI and DAG alike."""
+        return self.root / "retrains.jsonl"
+
+    @property
     def reference(self) -> Path:
         return self.root / "reference"
 
@@ -55,12 +60,12 @@ class MonitoringDir:
 def retrain_tried_on(mon: MonitoringDir, data_hash: str | None, champion: str | None) -> str | None:
     """Why not to retrain again: a retrain on `data_hash` already ran and the champion did not change.
 
-    Retrains are found in ``retrains.jsonl`` (`retrain`, `monitor check --retrain`) and in decision
-    records carrying a `retrained` entry (the stream DAG's retrain branch).
+    Retrains are found in ``retrains.jsonl`` (every retrain, CLI or DAG) and, for records written
+    before the DAG wrote there too, in decision records carrying a `retrained` entry.
     """
     if not data_hash:
         return None
-    for past in reversed(read_jsonl(mon.root / "retrains.jsonl")):
+    for past in reversed(read_jsonl(mon.retrains_log)):
         if (
             past.get("data_hash") == data_hash
             and not past.get("promoted")

@@ -1,9 +1,17 @@
-"""Steps: log the run and register the model in MLflow, then apply the promotion gate."""
+"""Steps: log the run and register the model in MLflow, then apply the promotion gate.
+
+Every registered version carries the inputs that made it as tags: `code_version` (package
+version + hash of its source), `data_hash` and `params_hash`. A run whose model bytes match a
+registered version reuses it (a retried step); a run whose inputs match the champion's is
+not registered at all: it says so and the champion stays (a duplicate version would only add
+a rejected entry to the registry, or with an equal gold score churn the alias for nothing).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,12 +20,15 @@ from typing import Any
 
 import joblib
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 from PIL import Image
 
+import rakuten_mlops
 from rakuten_mlops.config import Params, Settings
-from rakuten_mlops.lifecycle.promotion import decide_promotion
+from rakuten_mlops.data.schema import LABEL
+from rakuten_mlops.lifecycle.promotion import bootstrap_gain_interval, decide_promotion
 from rakuten_mlops.lifecycle.registry import (
     client,
     configure_mlflow,
@@ -30,8 +41,11 @@ from rakuten_mlops.models.pyfunc import MODEL_CODE_PATH, load_product_classifier
 from rakuten_mlops.pipelines.evaluate import score_parts
 from rakuten_mlops.pipelines.ingest import load_splits
 from rakuten_mlops.pipelines.layout import WorkDir, read_json, write_json
+from rakuten_mlops.pipelines.monitoring_reference import data_snapshot_dir, save_reference_data
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
 from rakuten_mlops.pipelines.refit import TRAIN_ROWS_FILE, final_model_path, gate_report
+
+INPUT_TAGS = ("code_version", "data_hash", "params_hash")
 
 
 def _file_sha256(path: Path) -> str:
@@ -96,22 +110,73 @@ def _selection_metrics(model: ProductClassifier) -> dict[str, float]:
     }
 
 
+def code_version() -> str:
+    """The package version and a hash of its source files: equal only for the same code."""
+    root = Path(rakuten_mlops.__file__).parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    return f"{rakuten_mlops.__version__}+src.{h.hexdigest()[:12]}"
+
+
+def params_hash(params: Params) -> str:
+    """A hash of every parameter (the seed included)."""
+    text = json.dumps(params.model_dump(mode="json"), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_inputs(work: WorkDir, params: Params) -> dict[str, str]:
+    """What made this run's model: code version, data hash, params hash (the version tags)."""
+    ingest_summary = read_json(work.ingest / "summary.json", "ingest")
+    return {
+        "code_version": code_version(),
+        "data_hash": str(ingest_summary["data_hash"]),
+        "params_hash": params_hash(params),
+    }
+
+
+def _keep_reference_data(work: WorkDir, settings: Settings, params: Params, data_hash: str) -> None:
+    """Snapshot this run's rows for drift (used only while a version on this data is champion)."""
+    max_rows = params.monitoring.drift.reference_max_rows
+    save_reference_data(settings, work.root, data_hash, max_rows, params.seed)
+
+
 def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any]:
-    """Log params, data hashes, metrics, plots and the pyfunc model; register a version (idempotent)."""
+    """Log params, data hashes, metrics, plots and the pyfunc model; register a version (idempotent).
+
+    Not registered: a model whose bytes match a registered version (that version is reused),
+    and a run whose inputs (:func:`run_inputs`) match the champion's (``same_inputs_as_champion``).
+    """
     path = final_model_path(work)
     sha = _file_sha256(path)
+    inputs = run_inputs(work, params)
     experiment_id = configure_mlflow(settings)
     c = client(settings)
+    (work.registry_dir / "promotion.json").unlink(missing_ok=True)  # a new run: no decision yet
+    _keep_reference_data(work, settings, params, inputs["data_hash"])
+    champ = get_champion(c, settings.model_name)
     existing = find_version_by_tag(c, settings.model_name, "model_sha256", sha)
-    if existing is not None:  # a retried step must not register a second version
-        info = {
+    same_as_champion = champ is not None and all(champ.tags.get(k) == inputs[k] for k in INPUT_TAGS)
+    if existing is None and same_as_champion:
+        existing = champ
+    if existing is not None:  # a retried step, or a rerun on the champion's inputs
+        reused: dict[str, Any] = {
             "run_id": existing.run_id,
             "version": str(existing.version),
             "reused": True,
             "model_sha256": sha,
+            **inputs,
         }
-        write_json(work.registry_dir / "registered.json", info)
-        return info
+        if champ is not None and str(champ.version) == str(existing.version):
+            reused["same_inputs_as_champion"] = same_as_champion
+            reused["note"] = (
+                f"the champion v{champ.version} was trained on the same "
+                + ("code, data and params" if same_as_champion else "model bytes")
+                + ": nothing new registered"
+            )
+        write_json(work.registry_dir / "registered.json", reused)
+        return reused
     model: ProductClassifier = joblib.load(path)
     report = gate_report(work)
     ingest_summary = read_json(work.ingest / "summary.json", "ingest")
@@ -133,6 +198,7 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
                 "model.trained_on": "+".join(report["refit"]["parts"]),
                 "text.model": str(model.metadata.get("text_model")),
                 **{f"split.{k}.hash": v for k, v in split_summary["hashes"].items()},
+                **{f"inputs.{k}": v for k, v in inputs.items()},
             }
         )
         mlflow.log_metrics({**_flat_metrics(report), **_selection_metrics(model)})
@@ -158,9 +224,9 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
             "modalities": report["modalities"],
             "gold_weighted_f1": f"{report['gold']['system']['weighted_f1']:.4f}",
             "test_weighted_f1": f"{report['test']['system']['weighted_f1']:.4f}",
-            "data_hash": ingest_summary["data_hash"],
             "train_rows": str(report["refit"]["rows"]),
             "text_model": str(model.metadata.get("text_model")),
+            **inputs,
         }.items():
             c.set_model_version_tag(settings.model_name, version, key, value)
         result = {
@@ -169,6 +235,7 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
             "reused": False,
             "model_sha256": sha,
             "train_rows": report["refit"]["rows"],
+            **inputs,
         }
     write_json(work.registry_dir / "registered.json", result)
     return result
@@ -176,8 +243,8 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
 
 def champion_gold_metrics(
     champion: ProductClassifier, gold: pd.DataFrame, settings: Settings, params: Params
-) -> dict[str, Any]:
-    """Score the current champion on the same gold rows as the challenger."""
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Score a model (the champion, or the challenger) on the gold rows: metrics and predictions."""
     from rakuten_mlops.features.images import EmbeddingCache
 
     emb = None
@@ -186,14 +253,30 @@ def champion_gold_metrics(
             settings.cache_dir / "embeddings", champion.embedder.backbone, champion.embedder.image_size
         )
         emb = champion.embedder.embed_bytes(champion.image_bytes(gold), cache)
-    metrics, _ = score_parts(champion, gold, emb)
-    return metrics["system"]
+    metrics, preds = score_parts(champion, gold, emb)
+    return metrics["system"], preds["system"]
+
+
+def _point_reference_at(settings: Settings, version: str, data_hash: str | None) -> None:
+    """``monitoring/reference/v<version>`` → the snapshot of its data (readers that go by version)."""
+    if not data_hash:
+        return
+    target = data_snapshot_dir(settings, data_hash)
+    link = target.parent / f"v{version}"
+    if target.is_dir() and not link.exists():
+        link.symlink_to(target.name, target_is_directory=True)
 
 
 def promote(
     work: WorkDir, settings: Settings, params: Params, progress: Progress | None = None
 ) -> dict[str, Any]:
-    """Give the new version the `champion` alias if it passes the gate; record the decision as tags."""
+    """Give the new version the `champion` alias if it passes the gate; record the decision as tags.
+
+    The gate compares gold weighted F1 strictly (see :mod:`rakuten_mlops.lifecycle.promotion`)
+    and states the paired bootstrap interval of the gain. A version that already holds the
+    alias is not promoted again (``promote`` false, ``unchanged`` true), except when replaying
+    this run's own promotion (a retried task).
+    """
     progress = progress or NullProgress()
     registered = read_json(work.registry_dir / "registered.json", "register")
     report = gate_report(work)
@@ -201,28 +284,47 @@ def promote(
     configure_mlflow(settings)
     c = client(settings)
     champ = get_champion(c, settings.model_name)
+    decision_path = work.registry_dir / "promotion.json"
     if champ is not None and str(champ.version) == version:
-        decision_dict = {"promote": True, "reasons": [f"version {version} already holds champion"]}
-        write_json(work.registry_dir / "promotion.json", {"version": version, **decision_dict})
-        return {"version": version, **decision_dict}
-    champion_metrics = None
+        done = read_json(decision_path, "promote") if decision_path.is_file() else None
+        if done is not None and str(done.get("version")) == version and done.get("promote"):
+            return dict(done)  # this run promoted it: a retried task replays the decision
+        reasons = [f"version {version} already holds champion: nothing to promote"]
+        if registered.get("note"):
+            reasons.append(str(registered["note"]))
+        result = {
+            "version": version,
+            "promote": False,
+            "unchanged": True,
+            "champion_before": version,
+            "reasons": reasons,
+        }
+        write_json(decision_path, result)
+        return result
+    gold = load_splits(work)["gold"]
+    challenger_model: ProductClassifier = joblib.load(final_model_path(work))
+    _, challenger_pred = champion_gold_metrics(challenger_model, gold, settings, params)
+    champion_metrics, champion_pred = None, None
     if champ is not None:
         progress.log(f"scoring champion v{champ.version} on the gold set")
         champion_model = load_product_classifier(f"models:/{settings.model_name}/{champ.version}")
-        gold = load_splits(work)["gold"]
-        champion_metrics = champion_gold_metrics(champion_model, gold, settings, params)
-    decision = decide_promotion(report["gold"]["system"], champion_metrics, params.promotion)
-    if decision.promote:
-        set_champion(c, settings.model_name, version, decision.reasons, "promoted")
-    else:
-        c.set_model_version_tag(settings.model_name, version, "promotion.decision", "rejected")
-        c.set_model_version_tag(
-            settings.model_name, version, "promotion.reasons", "; ".join(decision.reasons)
-        )
+        champion_metrics, champion_pred = champion_gold_metrics(champion_model, gold, settings, params)
+    interval = bootstrap_gain_interval(
+        gold[LABEL].to_numpy(), challenger_pred, champion_pred, challenger_model.classes_, params.seed
+    )
+    decision = decide_promotion(report["gold"]["system"], champion_metrics, params.promotion, interval)
     result = {
         "version": version,
         "champion_before": str(champ.version) if champ is not None else None,
         **decision.as_dict(),
     }
-    write_json(work.registry_dir / "promotion.json", result)
+    write_json(decision_path, result)  # before the alias moves: a retry then replays it
+    if decision.promote:
+        set_champion(c, settings.model_name, version, decision.reasons, "promoted")
+        _point_reference_at(settings, version, registered.get("data_hash"))
+    else:
+        c.set_model_version_tag(settings.model_name, version, "promotion.decision", "rejected")
+        c.set_model_version_tag(
+            settings.model_name, version, "promotion.reasons", "; ".join(decision.reasons)[:4900]
+        )
     return result

@@ -85,8 +85,30 @@ def decisions(settings: Settings, limit: int = 20) -> list[dict[str, Any]]:
 
 
 def retrains(settings: Settings, limit: int = 20) -> list[dict[str, Any]]:
-    """The most recent retrain runs (pipeline on the enlarged pool), newest first."""
-    return list(reversed(read_jsonl(monitoring_dir(settings).root / "retrains.jsonl")))[:limit]
+    """The most recent retrain runs (CLI and stream DAG: one record format), newest first.
+
+    Stream-DAG retrains recorded before the DAG wrote ``retrains.jsonl`` too are read from
+    their decision's `retrained` entry.
+    """
+    mon = monitoring_dir(settings)
+    runs = read_jsonl(mon.retrains_log)
+    logged = {r.get("airflow_run_id") for r in runs if r.get("airflow_run_id")}
+    for decision in read_jsonl(mon.decisions_log):
+        old = decision.get("retrained")
+        if old and decision.get("airflow_run_id") not in logged:
+            runs.append(
+                {
+                    "kind": "retrain",
+                    "finished_at": decision.get("recorded_at"),
+                    "source": "airflow",
+                    "airflow_run_id": decision.get("airflow_run_id"),
+                    "data_hash": (decision.get("data") or {}).get("data_hash"),
+                    "champion_before": decision.get("champion_version"),
+                    **old,
+                }
+            )
+    runs.sort(key=lambda r: str(r.get("finished_at") or ""))
+    return list(reversed(runs))[:limit]
 
 
 def bucket_frequency(times: pd.Series) -> str:

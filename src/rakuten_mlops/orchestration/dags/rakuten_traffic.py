@@ -17,6 +17,7 @@ from rakuten_mlops.orchestration.taskflow import DEFAULT_ARGS, START_DATE, TRAFF
     schedule=None,
     start_date=START_DATE,
     catchup=False,
+    is_paused_upon_creation=True,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     params=TRAFFIC_PARAMS,

@@ -23,6 +23,7 @@ from rakuten_mlops.orchestration.taskflow import (
     schedule=None,
     start_date=START_DATE,
     catchup=False,
+    is_paused_upon_creation=True,
     max_active_runs=1,  # runs share the work folder
     default_args=DEFAULT_ARGS,
     params=TRAINING_PARAMS,
@@ -31,7 +32,7 @@ from rakuten_mlops.orchestration.taskflow import (
 )
 def rakuten_training() -> None:
     steps = training_chain("data_dir")
-    steps["promote"] >> reload_model()
+    reload_model(steps["promote"])
 
 
 rakuten_training()
