@@ -49,6 +49,8 @@ def serve_command(
         port=port or settings.serve_port,
         workers=workers,
         log_level="info",
+        # The app alone decides whose X-Forwarded-For to believe (RAKUTEN_TRUSTED_PROXIES).
+        proxy_headers=False,
     )
 
 

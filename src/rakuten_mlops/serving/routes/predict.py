@@ -16,7 +16,7 @@ from rakuten_mlops.appdb import utcnow
 from rakuten_mlops.categories import category_name, is_known_code
 from rakuten_mlops.serving.auth import AuthUser
 from rakuten_mlops.serving.deps import HolderDep, PredictionLogDep, PredictorUser, SettingsDep, StateDep
-from rakuten_mlops.serving.errors import MAX_LISTED_ERRORS, error_responses
+from rakuten_mlops.serving.errors import error_responses
 from rakuten_mlops.serving.model_holder import LoadedModel
 from rakuten_mlops.serving.prediction_log import AlreadyLabelled
 from rakuten_mlops.serving.product_input import (
@@ -106,7 +106,7 @@ async def read_batch(request: Request, settings: SettingsDep) -> BatchIn:
     try:
         return BatchIn.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)[:MAX_LISTED_ERRORS]
+        errors = exc.errors(include_url=False, include_input=False)  # bounded: at most the batch size
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
 
 
