@@ -12,14 +12,19 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
+import mlflow.artifacts
 import pytest
 import uvicorn
+from mlflow.tracking import MlflowClient
 from sqlalchemy import create_engine, event, text
 
 from rakuten_mlops.config import Settings
+from rakuten_mlops.lifecycle import signing
+from rakuten_mlops.pipelines.register import sign_version
 from rakuten_mlops.serving.app import create_app
 from tests.helpers import free_port, port_open
 from tests.services import require, require_module
@@ -360,3 +365,51 @@ def test_two_workers_share_login_limits_and_quotas_through_redis(make_settings, 
             assert codes == [200, 200, 200, 429, 429]  # one quota of 3 for both workers
     finally:
         redis.Redis.from_url(redis_url).flushdb()
+
+
+SIGNING_KEY = "model-signing-key-" + secrets.token_hex(16)
+
+
+def _metric(url: str, line_start: str) -> float:
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith(line_start):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no metric line starting with {line_start}")
+
+
+def test_a_swapped_alias_to_an_unsigned_or_tampered_version_is_refused(
+    make_settings, champion, kit, tmp_path
+):
+    # A model of its own in the session registry: v1 signed at registration, v2 unsigned,
+    # v3 tampered files carrying v1's signature.
+    c = MlflowClient(tracking_uri=champion.tracking_uri, registry_uri=champion.tracking_uri)
+    name = f"signed-{secrets.token_hex(4)}"
+    c.create_registered_model(name)
+    source = c.get_model_version_download_uri(champion.model_name, champion.version)
+    settings = make_settings(model_name=name, model_signing_key=SIGNING_KEY, predict_quota_per_minute=0)
+    v1 = c.create_model_version(name, source, run_id=champion.run_id).version
+    assert sign_version(c, settings, str(v1))
+    signature = c.get_model_version(name, str(v1)).tags[signing.SIGNATURE_TAG]
+    assert signature.startswith("hmac-sha256-v1:")
+    v2 = c.create_model_version(name, source, run_id=champion.run_id).version
+    tampered = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(tmp_path)))
+    (tampered / "MLmodel").write_text((tampered / "MLmodel").read_text() + "\n# tampered\n")
+    v3 = c.create_model_version(name, tampered.as_uri(), run_id=champion.run_id).version
+    c.set_model_version_tag(name, str(v3), signing.SIGNATURE_TAG, signature)
+    c.set_registered_model_alias(name, "champion", str(v1))
+
+    kit.add_user(settings, "ops", "admin")
+    with served(settings) as (url, _):
+        admin = _token(url, "ops", kit)
+        assert httpx.get(f"{url}/v1/model", headers=admin).json()["version"] == str(v1)
+        for version, reason in ((v2, "unsigned"), (v3, "bad_signature")):
+            c.set_registered_model_alias(name, "champion", str(version))
+            r = httpx.post(f"{url}/v1/model/reload", headers=admin, timeout=60)
+            assert r.status_code == 200 and r.json()["changed"] is False and r.json()["version"] == str(v1)
+            model = httpx.get(f"{url}/v1/model", headers=admin).json()
+            assert model["version"] == str(v1) and model["last_error"].startswith(reason)
+            assert f"version {version} refused" in model["last_error"]
+            assert _metric(url, f'rakuten_model_reload_failures_total{{reason="{reason}"}}') == 1.0
+            served_by = _predict(url, admin).json()
+            assert served_by["model_version"] == str(v1)  # the last good model is still served
+        assert not list((settings.serving_dir / "models").glob(f"*/v{v3}"))  # the refused copy is gone

@@ -23,6 +23,7 @@ from rakuten_mlops.serving.login_limiter import (
 )
 from rakuten_mlops.serving.security import hash_password, verify_password
 from rakuten_mlops.serving.spool import Spool
+from rakuten_mlops.serving.spool import _encode as encode_record
 
 
 class FakeClock:
@@ -231,3 +232,70 @@ def test_passwords_are_argon2_and_unknown_users_still_verify():
     assert not verify_password("wrong", hashed)
     assert not verify_password("anything", None)  # verified against the dummy hash
     assert not verify_password("anything", "not-a-hash")
+
+
+def test_signatures_cover_every_file_and_the_key(tmp_path):
+    from rakuten_mlops.lifecycle import signing
+
+    (tmp_path / "artifacts").mkdir()
+    (tmp_path / "MLmodel").write_text("flavors: {}\n")
+    (tmp_path / "artifacts" / "model.joblib").write_bytes(b"\x00weights")
+    key = "k" * 32
+    signature = signing.sign(tmp_path, key)
+    signing.verify(tmp_path, key, signature)
+    for bad_key, sig, reason in (
+        (key, None, "unsigned"),
+        ("other-key-" + "x" * 32, signature, "bad_signature"),
+        (key, "md5:abc", "bad_signature"),
+    ):
+        with pytest.raises(signing.SignatureError) as err:
+            signing.verify(tmp_path, bad_key, sig)
+        assert err.value.reason == reason
+    (tmp_path / "artifacts" / "model.joblib").write_bytes(b"\x00weightz")
+    with pytest.raises(signing.SignatureError, match="does not match"):
+        signing.verify(tmp_path, key, signature)
+    (tmp_path / "artifacts" / "model.joblib").write_bytes(b"\x00weights")
+    (tmp_path / "artifacts" / "extra.py").write_text("import os\n")  # an added file counts too
+    with pytest.raises(signing.SignatureError):
+        signing.verify(tmp_path, key, signature)
+
+
+def test_spool_drops_what_would_pass_its_byte_bound(tmp_path):
+    row = {"id": "x", "created_at": datetime(2026, 1, 1, tzinfo=UTC), "designation": "a" * 400}
+    line = len(encode_record(("predictions", row)).encode()) + 1
+    spool = Spool(tmp_path, max_bytes=3 * line + line // 2)
+    assert spool.write([("predictions", row)] * 10) == 3
+    assert spool.dropped == 7 and spool.size() == 3 * line
+    assert spool.write([("predictions", row)]) == 0 and spool.dropped == 8
+
+
+def test_retention_deletes_predictions_and_feedback_older_than_the_limit(tmp_path):
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from rakuten_mlops.appdb import FeedbackRecord, PredictionRecord, create_schema, make_engine
+    from rakuten_mlops.serving.prediction_log import PredictionLog
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    create_schema(engine)
+    now = datetime.now(UTC)
+    plog = PredictionLog(engine, tmp_path / "spool", retention_days=30)
+    for i, age in enumerate((40, 31, 29, 1)):
+        row = {
+            "id": f"p{i}", "created_at": now - timedelta(days=age), "username": "alice", "model_name": "m",
+            "model_version": "1", "designation": "x", "description": "", "image_sha256": None,
+            "prdtypecode": 10, "probability": 0.5, "top_k": [], "modalities": "text", "latency_ms": 1.0,
+        }  # fmt: skip
+        plog.add("predictions", row)
+        plog.add_feedback(
+            {"id": f"f{i}", "created_at": row["created_at"], "prediction_id": f"p{i}", "true_code": 10,
+             "username": "alice"},
+            correction=False,
+        )  # fmt: skip
+    assert plog._flush_batch()
+    assert plog.purge_expired() == 4
+    with engine.connect() as conn:
+        for table in (PredictionRecord, FeedbackRecord):
+            assert conn.execute(select(func.count()).select_from(table)).scalar() == 2
+    assert PredictionLog(engine, tmp_path / "spool", retention_days=0).purge_expired() == 0  # 0: keep

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
+import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +19,7 @@ from mlflow.models import infer_signature
 from PIL import Image
 
 from rakuten_mlops.config import Params, Settings
+from rakuten_mlops.lifecycle import signing
 from rakuten_mlops.lifecycle.promotion import decide_promotion
 from rakuten_mlops.lifecycle.registry import (
     client,
@@ -32,6 +35,8 @@ from rakuten_mlops.pipelines.ingest import load_splits
 from rakuten_mlops.pipelines.layout import WorkDir, read_json, write_json
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
 from rakuten_mlops.pipelines.refit import TRAIN_ROWS_FILE, final_model_path, gate_report
+
+log = logging.getLogger(__name__)
 
 
 def _file_sha256(path: Path) -> str:
@@ -163,6 +168,7 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
             "text_model": str(model.metadata.get("text_model")),
         }.items():
             c.set_model_version_tag(settings.model_name, version, key, value)
+        sign_version(c, settings, version)
         result = {
             "run_id": run.info.run_id,
             "version": version,
@@ -172,6 +178,27 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
         }
     write_json(work.registry_dir / "registered.json", result)
     return result
+
+
+def sign_version(c: Any, settings: Settings, version: str) -> bool:
+    """Sign the registered files of `version` with RAKUTEN_MODEL_SIGNING_KEY (tag `signature`).
+
+    Signs exactly what the API downloads (the version's artefacts, fetched back from the store).
+    Without a key nothing is signed (development); an API holding a key refuses such versions.
+    """
+    if settings.model_signing_key is None:
+        log.warning("RAKUTEN_MODEL_SIGNING_KEY is not set: version %s is not signed", version)
+        return False
+    import mlflow.artifacts
+
+    uri = c.get_model_version_download_uri(settings.model_name, version)
+    with tempfile.TemporaryDirectory(prefix="rakuten-sign-") as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=uri, dst_path=tmp, tracking_uri=settings.tracking_uri
+        )
+        signature = signing.sign(Path(local), settings.model_signing_key.get_secret_value())
+    c.set_model_version_tag(settings.model_name, version, signing.SIGNATURE_TAG, signature)
+    return True
 
 
 def champion_gold_metrics(

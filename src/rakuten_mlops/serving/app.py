@@ -26,7 +26,7 @@ from rakuten_mlops.serving.prediction_log import PredictionLog
 from rakuten_mlops.serving.request_limits import BodySizeLimitMiddleware
 from rakuten_mlops.serving.routes import api_router, root_router
 from rakuten_mlops.serving.schemas import BatchIn
-from rakuten_mlops.serving.security import HashGate, token_config
+from rakuten_mlops.serving.security import HashGate, check_signing_key, token_config
 from rakuten_mlops.serving.users import count_users, create_user
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def build_state(settings: Settings) -> ServingState:
     """Everything the app needs, built without touching the network or the database."""
     tokens = token_config(settings)  # raises outside development without a real secret
+    check_signing_key(settings)
     engine = make_engine(settings.app_database_url)
     sessions = session_factory(engine)
     metrics = ServingMetrics()

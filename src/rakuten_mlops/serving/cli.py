@@ -34,11 +34,12 @@ def serve_command(
     """Serve the champion model over HTTP (JWT-protected prediction API)."""
     import uvicorn
 
-    from rakuten_mlops.serving.security import InsecureConfigError, token_config
+    from rakuten_mlops.serving.security import InsecureConfigError, check_signing_key, token_config
 
     settings = get_settings()
     try:
         token_config(settings)  # refuse an insecure configuration before any worker starts
+        check_signing_key(settings)
     except InsecureConfigError as exc:
         raise _fail(str(exc)) from None
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

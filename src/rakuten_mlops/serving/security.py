@@ -18,7 +18,7 @@ from pwdlib import PasswordHash
 from starlette.concurrency import run_in_threadpool
 
 from rakuten_mlops.appdb import utcnow
-from rakuten_mlops.config import Settings
+from rakuten_mlops.config import MIN_JWT_SECRET_BYTES, Settings
 
 log = logging.getLogger(__name__)
 password_hash = PasswordHash.recommended()
@@ -155,3 +155,15 @@ def token_config(settings: Settings) -> TokenConfig:
         audience=settings.jwt_audience,
         expire=timedelta(minutes=settings.jwt_expire_minutes),
     )
+
+
+def check_signing_key(settings: Settings) -> None:
+    """Outside development the API needs the model signing key (it refuses unsigned models)."""
+    key = settings.model_signing_key.get_secret_value() if settings.model_signing_key else ""
+    if key and len(key.encode()) < MIN_JWT_SECRET_BYTES:
+        raise InsecureConfigError(f"RAKUTEN_MODEL_SIGNING_KEY needs at least {MIN_JWT_SECRET_BYTES} bytes")
+    if not key and settings.env != "development":
+        raise InsecureConfigError(
+            "RAKUTEN_MODEL_SIGNING_KEY is missing: outside development the API only loads signed models; "
+            "give it the trainer's key (a secret file)"
+        )
