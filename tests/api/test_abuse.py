@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import secrets
 import sqlite3
@@ -17,6 +19,7 @@ from typing import Any
 
 import httpx
 import mlflow.artifacts
+import pandas as pd
 import pytest
 import uvicorn
 from mlflow.tracking import MlflowClient
@@ -24,8 +27,10 @@ from sqlalchemy import create_engine, event, text
 
 from rakuten_mlops.config import Settings
 from rakuten_mlops.lifecycle import signing
+from rakuten_mlops.pipelines.predict import predict_file
 from rakuten_mlops.pipelines.register import sign_version
 from rakuten_mlops.serving.app import create_app
+from rakuten_mlops.ui.batch_io import predictions_csv
 from tests.helpers import free_port, port_open
 from tests.services import require, require_module
 
@@ -413,3 +418,38 @@ def test_a_swapped_alias_to_an_unsigned_or_tampered_version_is_refused(
             served_by = _predict(url, admin).json()
             assert served_by["model_version"] == str(v1)  # the last good model is still served
         assert not list((settings.serving_dir / "models").glob(f"*/v{v3}"))  # the refused copy is gone
+
+
+FORMULAS = ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd"]
+
+
+def test_formula_cells_in_ui_exports_are_neutralised():
+    results = pd.DataFrame(
+        {"index": range(len(FORMULAS)), "designation": FORMULAS, "probability": [-0.5] * len(FORMULAS)}
+    )
+    rows = list(csv.DictReader(io.StringIO(predictions_csv(results).decode(), newline="")))
+    assert [r["designation"] for r in rows] == ["'" + f for f in FORMULAS]
+    assert {r["probability"] for r in rows} == {"-0.5"}  # numbers stay numbers
+
+
+def test_formula_cells_in_cli_predictions_and_rejects_are_neutralised(champion, tmp_path):
+    listings = pd.DataFrame(
+        {
+            "designation": ["Robot jouet", "", "=cmd|' /C calc'!A0"],
+            "description": ["ok", "=1+1", "@SUM(1)"],
+            "productid": [1, 2, 3],
+            "imageid": [1, 2, 3],
+        },
+        index=pd.Index([7, 8, 9]),
+    )
+    source = tmp_path / "X_test_update.csv"
+    listings.to_csv(source)
+    settings = Settings(_env_file=None, home=tmp_path, mlflow_tracking_uri=champion.tracking_uri)
+    out = tmp_path / "predictions.csv"
+    summary = predict_file(
+        source, out, settings, model_uri=f"models:/{champion.model_name}/{champion.version}"
+    )
+    assert summary["predicted"] == 2 and summary["rejected"] == 1
+    assert len(pd.read_csv(out, index_col=0)) == 2
+    rejects = pd.read_csv(summary["rejects_path"], index_col=0, keep_default_na=False)
+    assert rejects.loc[8, "description"] == "'=1+1"
