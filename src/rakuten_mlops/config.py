@@ -197,6 +197,10 @@ class Settings(BaseSettings):
     jwt_expire_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
     bootstrap_admin_user: str | None = None
     bootstrap_admin_password: SecretStr | None = None
+    service_account_user: str | None = Field(
+        None, description="admin account for automation (Airflow), created at start when missing"
+    )
+    service_account_password: SecretStr | None = None
     auth_cache_seconds: float = Field(
         5.0, ge=0, description="how long a user's role/disabled state is cached"
     )

@@ -27,7 +27,7 @@ from rakuten_mlops.serving.request_limits import BodySizeLimitMiddleware
 from rakuten_mlops.serving.routes import api_router, root_router
 from rakuten_mlops.serving.schemas import BatchIn
 from rakuten_mlops.serving.security import HashGate, check_signing_key, token_config
-from rakuten_mlops.serving.users import count_users, create_user
+from rakuten_mlops.serving.users import count_users, create_user, get_user
 
 log = logging.getLogger(__name__)
 OPEN_PATHS = ("/v1/auth/token",)  # the only /v1 route that takes no token
@@ -53,6 +53,16 @@ def _prepare_database(state: ServingState) -> None:
                         "admin",
                     )
                     log.info("created bootstrap admin %r", s.bootstrap_admin_user)
+        if s.service_account_user and s.service_account_password:
+            with session_scope(state.sessions) as session:
+                if get_user(session, s.service_account_user) is None:
+                    create_user(
+                        session,
+                        s.service_account_user,
+                        s.service_account_password.get_secret_value(),
+                        "admin",
+                    )
+                    log.info("created service account %r", s.service_account_user)
     except SQLAlchemyError as exc:
         log.warning(
             "app database unavailable at start (%s); predictions are buffered", exc.__class__.__name__
