@@ -42,7 +42,8 @@ def main() -> int:
         if not user or not password:
             print(f"create-users: MLFLOW_{role}_USER/PASSWORD unset, skipped")
             continue
-        status = call("POST", "/api/2.0/mlflow/users/create", {"username": user, "password": password})
+        identity = {"username": user, "password": os.environ[f"MLFLOW_{role}_PASSWORD"]}
+        status = call("POST", "/api/2.0/mlflow/users/create", identity)
         if status not in (200, 400, 409):  # 400/409: the user exists already
             print(f"create-users: creating {user!r} failed with HTTP {status}", file=sys.stderr)
             return 1
