@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from deploycheck import DEPLOY_DIR, REPO_ROOT
+from deploycheck import DEPLOY_DIR, REPO_ROOT, kube
 
 ENV_REFERENCE_RE = re.compile(r"(?<!\$)\$\{([A-Z][A-Z0-9_]*)(?::?[-?][^}]*)?\}")
 # Which compose service may receive which secret of .env, and why (what it does with it).
@@ -155,3 +155,90 @@ def test_the_identity_script_is_mounted_and_creates_three_identities(data: dict[
     assert init["command"] == ["python", "/etc/mlflow-auth/create-users.py"]
     script = (DEPLOY_DIR / "mlflow" / "create-users.py").read_text()
     assert '("TRAINER", "API", "UI")' in script and "registered-models/permissions/create" in script
+
+
+# ------------------------------------------------------------------ Kubernetes
+
+
+def _pod(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    return kube.find(docs, kind, name)["spec"]["template"]["spec"]
+
+
+def _secrets_of(container: dict[str, Any]) -> set[str]:
+    names = {s["secretRef"]["name"] for s in container.get("envFrom", []) if "secretRef" in s}
+    names |= {
+        e["valueFrom"]["secretKeyRef"]["name"]
+        for e in container.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    return names
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_kubernetes_workloads_get_only_their_secrets(overlay: str, docs) -> None:
+    objects = docs[overlay]
+    api = _pod(objects, "Deployment", "rakuten-api")
+    assert [_secrets_of(c) for c in api["containers"]] == [{"rakuten-api"}]
+    assert [_secrets_of(c) for c in api["initContainers"]] == [{"rakuten-app-owner"}]  # owner: migrate only
+    assert [_secrets_of(c) for c in _pod(objects, "Deployment", "mlflow")["containers"]] == [
+        {"rakuten-mlflow"}
+    ]
+    assert [_secrets_of(c) for c in _pod(objects, "StatefulSet", "postgres")["containers"]] == [
+        {"rakuten-postgres"}
+    ]
+    assert [_secrets_of(c) for c in _pod(objects, "Deployment", "prometheus")["containers"]] == [set()]
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_kubernetes_mlflow_runs_the_basic_auth_app(overlay: str, docs) -> None:
+    objects = docs[overlay]
+    pod = _pod(objects, "Deployment", "mlflow")
+    [container] = pod["containers"]
+    assert container["command"][:4] == ["mlflow", "server", "--app-name", "basic-auth"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MLFLOW_AUTH_CONFIG_PATH"] == "/etc/mlflow-auth/basic_auth.ini"
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes[mounts["/var/lib/mlflow-auth"]]["persistentVolumeClaim"]["claimName"] == "mlflow-auth"
+    config = kube.find(objects, "ConfigMap", volumes[mounts["/etc/mlflow-auth"]]["configMap"]["name"])
+    assert config["data"]["basic_auth.ini"] == (DEPLOY_DIR / "mlflow" / "basic_auth.ini").read_text()
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_kubernetes_network_is_default_deny_with_explicit_allows(overlay: str, docs) -> None:
+    objects = docs[overlay]
+    deny = kube.find(objects, "NetworkPolicy", "default-deny")["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    policies = [
+        d for d in objects if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] != "default-deny"
+    ]
+    for kind, name in (
+        ("Deployment", "rakuten-api"), ("Deployment", "mlflow"), ("StatefulSet", "postgres"),
+        ("Deployment", "prometheus"),
+    ):  # fmt: skip
+        labels = kube.find(objects, kind, name)["spec"]["template"]["metadata"]["labels"]
+        own = [
+            p for p in policies
+            if all(labels.get(k) == v for k, v in p["spec"]["podSelector"]["matchLabels"].items())
+        ]  # fmt: skip
+        assert own, f"{kind}/{name} has no NetworkPolicy of its own"
+        assert all(set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"} for p in own), name
+    postgres = kube.find(objects, "NetworkPolicy", "postgres")["spec"]
+    assert [p["port"] for rule in postgres["egress"] for p in rule["ports"]] == [53, 53]  # DNS only
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_kubernetes_ingress_rate_limits(overlay: str, docs) -> None:
+    objects = docs[overlay]
+    api = kube.find(objects, "Ingress", "rakuten-api")["metadata"]["annotations"]
+    login = kube.find(objects, "Ingress", "rakuten-api-login")
+    notes = login["metadata"]["annotations"]
+    assert int(api["nginx.ingress.kubernetes.io/limit-rps"]) > 0
+    assert int(api["nginx.ingress.kubernetes.io/limit-connections"]) > 0
+    assert int(notes["nginx.ingress.kubernetes.io/limit-rpm"]) < 60 * int(
+        api["nginx.ingress.kubernetes.io/limit-rps"]
+    )
+    assert [p["path"] for p in login["spec"]["rules"][0]["http"]["paths"]] == ["/v1/auth/token"]
+    main = kube.find(objects, "Ingress", "rakuten-api")["spec"]
+    assert login["spec"]["rules"][0]["host"] == main["rules"][0]["host"]
+    assert login["spec"]["tls"] == main["tls"]
