@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from sqlalchemy import create_engine, event, text
 
 from rakuten_mlops.config import Settings
 from rakuten_mlops.lifecycle import signing
+from rakuten_mlops.pipelines.monitoring_live import read_feedback
 from rakuten_mlops.pipelines.predict import predict_file
 from rakuten_mlops.pipelines.register import sign_version
 from rakuten_mlops.serving.app import create_app
@@ -233,6 +235,8 @@ def test_feedback_only_by_the_owner_once_and_admins_correct(live, kit):
         ).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [("label", 10, "alice"), ("correction", 2583, "root")]
+    live = read_feedback(settings.app_database_url, datetime.now(UTC) - timedelta(days=1), 1000)
+    assert live[live["prediction_id"] == pid]["true_code"].tolist() == [2583]  # live F1 sees the correction
 
 
 def test_parallel_first_labels_store_exactly_one(live, kit):
