@@ -457,3 +457,13 @@ def test_formula_cells_in_cli_predictions_and_rejects_are_neutralised(champion, 
     assert len(pd.read_csv(out, index_col=0)) == 2
     rejects = pd.read_csv(summary["rejects_path"], index_col=0, keep_default_na=False)
     assert rejects.loc[8, "description"] == "'=1+1"
+
+
+def test_an_unreachable_limit_store_refuses_logins_rather_than_skip_the_limits(make_settings, kit):
+    settings = make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    kit.add_user(settings, "ivan")
+    with served(settings) as (url, _):
+        r = _login(url, "ivan", kit.PASSWORD)
+        assert r.status_code == 503 and "retry-after" in r.headers
+        assert "login limiter store unavailable" in r.json()["detail"]
+        assert httpx.get(f"{url}/healthz").status_code == 200
