@@ -59,6 +59,14 @@ def test_limiter_blocks_after_max_failures_until_the_window_passes():
         assert limiter.reserve("alice", "10.0.0.1").allowed
 
 
+def test_a_cancelled_reservation_is_no_failure():
+    limiter = _limiter(FakeClock(), per_account=1)
+    reservation = limiter.reserve("alice", "10.0.0.1")
+    assert not limiter.reserve("alice", "10.0.0.1").allowed
+    limiter.cancel(reservation)
+    assert limiter.reserve("alice", "10.0.0.1").allowed
+
+
 def test_limiter_reservations_are_atomic_across_threads():
     limiter = _limiter(FakeClock(), per_account=5)
     results: list[bool] = []

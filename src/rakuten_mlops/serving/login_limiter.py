@@ -257,6 +257,10 @@ class LoginLimiter:
         ]
         return self.backend.reserve(budgets, self.window_s, "global", self.global_limit, f"addr|{address}")
 
+    def cancel(self, reservation: Reservation) -> None:
+        """The attempt was never evaluated (no hashing slot, database down): give it back."""
+        self.backend.release(reservation, "")
+
     def succeeded(self, reservation: Reservation, username: str, address: str) -> None:
         """A correct password: give the reservation back and clear the account+address window."""
         self.backend.release(reservation, login_key(username, address))

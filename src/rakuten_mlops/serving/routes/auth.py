@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import SQLAlchemyError
 
 from rakuten_mlops.appdb import session_scope
 from rakuten_mlops.serving.auth import AuthError
@@ -14,7 +15,7 @@ from rakuten_mlops.serving.deps import ClientAddress, CurrentUser, StateDep
 from rakuten_mlops.serving.errors import error_responses
 from rakuten_mlops.serving.request_limits import LimitExceeded
 from rakuten_mlops.serving.schemas import Me, Token
-from rakuten_mlops.serving.security import create_token
+from rakuten_mlops.serving.security import HashingBusy, create_token
 from rakuten_mlops.serving.users import UserError, authenticate, change_password, roles_of
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -58,7 +59,11 @@ async def login(
             user = authenticate(session, form.username, form.password)
             return (user.role, bool(user.disabled), int(user.token_version or 0)) if user else None
 
-    found = await state.hash_gate.run(_check)  # bounded: each Argon2 hash takes about 64 MiB
+    try:
+        found = await state.hash_gate.run(_check)  # bounded: each Argon2 hash takes about 64 MiB
+    except (HashingBusy, SQLAlchemyError):
+        state.login_limiter.cancel(reservation)  # not evaluated: not a failure (503 follows)
+        raise
     if found is None:
         raise AuthError(401, "incorrect username or password")  # the reservation stays: a failure
     role, disabled, version = found
