@@ -154,6 +154,7 @@ def main() -> None:
             "RAKUTEN_HOME": str(home),
             "RAKUTEN_JWT_SECRET": secrets.token_urlsafe(48),
             "RAKUTEN_MODEL_POLL_SECONDS": "0",
+            "RAKUTEN_PREDICT_QUOTA_PER_MINUTE": "0",  # one user at full speed: no per-user quota
             "MLFLOW_TRACKING_URI": settings.tracking_uri,
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         }

@@ -16,7 +16,9 @@ from deploycheck.tools import require_tool, run
 K8S_VERSIONS = ("1.33.0", "1.37.0")
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet"}
 # Created with `kubectl create secret`, never rendered (deploy/k8s/base/secret.example.yaml).
-EXTERNAL_SECRETS = {"rakuten-api", "rakuten-mlflow", "rakuten-postgres", "rakuten-api-tls"}
+EXTERNAL_SECRETS = {
+    "rakuten-api", "rakuten-app-owner", "rakuten-mlflow", "rakuten-postgres", "rakuten-api-tls",
+}  # fmt: skip
 
 
 def render_overlay(overlay_dir: Path) -> str:
@@ -57,7 +59,9 @@ def _pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
     return doc.get("spec", {}).get("template", {}).get("spec", {})
 
 
-def _container_problems(where: str, pod: dict[str, Any], container: dict[str, Any]) -> list[str]:
+def _container_problems(
+    where: str, pod: dict[str, Any], container: dict[str, Any], init: bool = False
+) -> list[str]:
     problems = []
     image = container.get("image", "")
     if not image_is_pinned(image):
@@ -81,7 +85,7 @@ def _container_problems(where: str, pod: dict[str, Any], container: dict[str, An
     if seccomp.get("type") != "RuntimeDefault":
         problems.append(f"{where}: seccompProfile must be RuntimeDefault")
     for probe in ("readinessProbe", "livenessProbe"):
-        if probe not in container:
+        if not init and probe not in container:  # init containers run to completion: no probes
             problems.append(f"{where}: no {probe}")
     return problems
 
@@ -113,8 +117,10 @@ def policy_problems(docs: list[dict[str, Any]]) -> list[str]:
         labels = doc["spec"]["template"]["metadata"].get("labels", {})
         if not selector or any(labels.get(k) != v for k, v in selector.items()):
             problems.append(f"{kind}/{name}: selector does not match the pod template labels")
+        inits = {c["name"] for c in pod.get("initContainers", [])}
         for container in pod.get("containers", []) + pod.get("initContainers", []):
-            problems += _container_problems(f"{kind}/{name}/{container['name']}", pod, container)
+            where = f"{kind}/{name}/{container['name']}"
+            problems += _container_problems(where, pod, container, container["name"] in inits)
             for source in container.get("envFrom", []):
                 if "configMapRef" in source and source["configMapRef"]["name"] not in configmaps:
                     problems.append(

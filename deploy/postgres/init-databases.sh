@@ -34,3 +34,46 @@ SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'name') \gexec
 SQL
   echo "init-databases: database '$name' ready (owner '$name')"
 done
+
+# Per-service roles on those databases, from RAKUTEN_DATABASE_ROLES: `database:role:access`
+# entries, access `rw` (read/write rows, no DDL: the API) or `ro` (read only: Airflow's
+# monitoring, the UI). The password of ROLE comes from <ROLE>_DB_PASSWORD. Tables are created
+# by the database's owner (migrations); default privileges give each role its access to the
+# tables and sequences the owner creates later, grants to existing ones cover the rest.
+for entry in ${RAKUTEN_DATABASE_ROLES:-}; do
+  IFS=: read -r db role access <<<"$entry"
+  if [[ ! "$db" =~ ^[a-z_][a-z0-9_]*$ || ! "$role" =~ ^[a-z_][a-z0-9_]*$ || ! "$access" =~ ^(rw|ro)$ ]]; then
+    echo "init-databases: '$entry' is not database:role:rw|ro with plain lower-case names" >&2
+    exit 1
+  fi
+  var="$(printf '%s' "$role" | tr '[:lower:]' '[:upper:]')_DB_PASSWORD"
+  password="${!var:-}"
+  if [[ -z "$password" ]]; then
+    echo "init-databases: $var is not set; refusing to create role '$role' without a password" >&2
+    exit 1
+  fi
+  if [[ "$access" == rw ]]; then
+    rows="SELECT, INSERT, UPDATE, DELETE"
+    sequences="USAGE, SELECT"
+  else
+    rows="SELECT"
+    sequences="SELECT"
+  fi
+  psql -v ON_ERROR_STOP=1 --no-psqlrc --username "$POSTGRES_USER" --dbname postgres \
+       -v role="$role" -v password="$password" -v db="$db" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', :'role', :'password')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
+SELECT format('GRANT CONNECT ON DATABASE %I TO %I', :'db', :'role') \gexec
+SQL
+  psql -v ON_ERROR_STOP=1 --no-psqlrc --username "$POSTGRES_USER" --dbname "$db" \
+       -v role="$role" -v db="$db" -v rows="$rows" -v sequences="$sequences" <<'SQL'
+SELECT format('GRANT USAGE ON SCHEMA public TO %I', :'role') \gexec
+SELECT format('GRANT %s ON ALL TABLES IN SCHEMA public TO %I', :'rows', :'role') \gexec
+SELECT format('GRANT %s ON ALL SEQUENCES IN SCHEMA public TO %I', :'sequences', :'role') \gexec
+SELECT format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public GRANT %s ON TABLES TO %I',
+              :'db', :'rows', :'role') \gexec
+SELECT format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public GRANT %s ON SEQUENCES TO %I',
+              :'db', :'sequences', :'role') \gexec
+SQL
+  echo "init-databases: role '$role' has $access access to database '$db'"
+done

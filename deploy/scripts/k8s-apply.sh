@@ -15,7 +15,7 @@ kubectl_bin="${KUBECTL:-kubectl}"
 timeout="${ROLLOUT_TIMEOUT:-300s}"
 # Workloads of the base, in the order they depend on each other.
 workloads=(statefulset/postgres deployment/mlflow deployment/rakuten-api deployment/prometheus)
-required_secrets=(rakuten-postgres rakuten-mlflow rakuten-api)
+required_secrets=(rakuten-postgres rakuten-mlflow rakuten-app-owner rakuten-api)
 
 usage() { sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "k8s-apply: $*" >&2; exit 1; }
@@ -90,16 +90,21 @@ create_secret_from_env() {
 if [[ "$create_dev_secrets" == 1 ]]; then
   rand() { openssl rand -hex "${1:-24}"; }
   if ! secret_exists rakuten-postgres; then
-    mlflow_pw="$(rand)" app_pw="$(rand)"
-    printf 'POSTGRES_PASSWORD=%s\nMLFLOW_DB_PASSWORD=%s\nAPP_DB_PASSWORD=%s\n' "$(rand)" "$mlflow_pw" "$app_pw" |
-      create_secret_from_env rakuten-postgres
+    mlflow_pw="$(rand)" app_pw="$(rand)" app_rw_pw="$(rand)"
+    mlflow_admin_pw="$(rand)" mlflow_api_pw="$(rand)"
+    printf 'POSTGRES_PASSWORD=%s\nMLFLOW_DB_PASSWORD=%s\nAPP_DB_PASSWORD=%s\nAPP_RW_DB_PASSWORD=%s\n' \
+      "$(rand)" "$mlflow_pw" "$app_pw" "$app_rw_pw" | create_secret_from_env rakuten-postgres
     secret_exists rakuten-mlflow && kc -n "$namespace" delete secret rakuten-mlflow
-    printf 'MLFLOW_BACKEND_STORE_URI=postgresql+psycopg2://mlflow:%s@postgres:5432/mlflow\n' "$mlflow_pw" |
-      create_secret_from_env rakuten-mlflow
+    printf 'MLFLOW_BACKEND_STORE_URI=postgresql+psycopg2://mlflow:%s@postgres:5432/mlflow\nMLFLOW_AUTH_ADMIN_USERNAME=mlflow-admin\nMLFLOW_AUTH_ADMIN_PASSWORD=%s\n' \
+      "$mlflow_pw" "$mlflow_admin_pw" | create_secret_from_env rakuten-mlflow
+    secret_exists rakuten-app-owner && kc -n "$namespace" delete secret rakuten-app-owner
+    printf 'RAKUTEN_DATABASE_URL=postgresql+psycopg2://app:%s@postgres:5432/app\n' "$app_pw" |
+      create_secret_from_env rakuten-app-owner
     secret_exists rakuten-api && kc -n "$namespace" delete secret rakuten-api
-    printf 'RAKUTEN_JWT_SECRET=%s\nRAKUTEN_DATABASE_URL=postgresql+psycopg2://app:%s@postgres:5432/app\nRAKUTEN_BOOTSTRAP_ADMIN_USER=rakuten-admin\nRAKUTEN_BOOTSTRAP_ADMIN_PASSWORD=%s\n' \
-      "$(rand 32)" "$app_pw" "$(rand 12)" | create_secret_from_env rakuten-api
+    printf 'RAKUTEN_JWT_SECRET=%s\nRAKUTEN_DATABASE_URL=postgresql+psycopg2://app_rw:%s@postgres:5432/app\nRAKUTEN_BOOTSTRAP_ADMIN_USER=rakuten-admin\nRAKUTEN_BOOTSTRAP_ADMIN_PASSWORD=%s\nRAKUTEN_MODEL_SIGNING_KEY=%s\nMLFLOW_TRACKING_USERNAME=api\nMLFLOW_TRACKING_PASSWORD=%s\n' \
+      "$(rand 32)" "$app_rw_pw" "$(rand 12)" "$(rand 32)" "$mlflow_api_pw" | create_secret_from_env rakuten-api
     echo "k8s-apply: created dev secrets; read the admin password with kubectl -n $namespace get secret rakuten-api -o jsonpath='{.data.RAKUTEN_BOOTSTRAP_ADMIN_PASSWORD}' | base64 -d"
+    echo "k8s-apply: then create the MLflow identities (the API's password is in the rakuten-api secret): deploy/README.md \"MLflow identities\""
   fi
   if ! secret_exists rakuten-api-tls; then
     host="$(kc kustomize "$overlay_dir" | sed -n 's/^[[:space:]]*- host:[[:space:]]*//p' | head -n 1)"

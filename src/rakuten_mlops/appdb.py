@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, create_engine, event
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+log = logging.getLogger(__name__)
 ROLES = ("predictor", "admin")
 
 
@@ -32,6 +48,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="predictor")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped when the user is disabled, changes role or password: older tokens stop working.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -65,6 +83,16 @@ class FeedbackRecord(Base):
     prediction_id: Mapped[str] = mapped_column(String(36), index=True)
     true_code: Mapped[int] = mapped_column(Integer)
     username: Mapped[str] = mapped_column(String(64))
+    # "label": the first label of a prediction (one per prediction); "correction": an admin's
+    # later label, kept next to the first one (the newest row of a prediction is its label).
+    kind: Mapped[str] = mapped_column(String(16), default="label", server_default="label")
+
+    __table_args__ = (
+        Index(
+            "uq_feedback_first_label", "prediction_id", unique=True,
+            sqlite_where=text("kind = 'label'"), postgresql_where=text("kind = 'label'"),
+        ),
+    )  # fmt: skip
 
 
 def make_engine(url: str) -> Engine:
@@ -90,9 +118,28 @@ def make_engine(url: str) -> Engine:
     )
 
 
+# Columns added after the first release: created on tables that lack them (no migration tool).
+ADDED_COLUMNS = {
+    "users": {"token_version": "INTEGER NOT NULL DEFAULT 0"},
+    "feedback": {"kind": "VARCHAR(16) NOT NULL DEFAULT 'label'"},
+}
+
+
 def create_schema(engine: Engine) -> None:
-    """Create the tables that do not exist yet."""
+    """Create the tables that do not exist yet, and the columns added since they were created."""
     Base.metadata.create_all(engine)
+    inspector = inspect(engine)
+    with engine.begin() as conn:
+        for table, columns in ADDED_COLUMNS.items():
+            present = {c["name"] for c in inspector.get_columns(table)}
+            for name, ddl in columns.items():
+                if name not in present:
+                    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
+    try:  # a table from before the index may hold several labels of one prediction
+        for index in FeedbackRecord.__table__.indexes:  # type: ignore[attr-defined]
+            index.create(engine, checkfirst=True)
+    except SQLAlchemyError as exc:
+        log.warning("feedback: unique first-label index not created (%s)", exc.__class__.__name__)
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rakuten_mlops.errors import RakutenError
 
+MIN_JWT_SECRET_BYTES = 32  # HS256 keys shorter than the hash output weaken it (RFC 7518 3.2)
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "placeholder", "CHANGE_ME"}
 
 
@@ -279,11 +280,33 @@ class Settings(BaseSettings):
     jwt_expire_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
     bootstrap_admin_user: str | None = None
     bootstrap_admin_password: SecretStr | None = None
+    service_account_user: str | None = Field(
+        None, description="admin account for automation (Airflow), created at start when missing"
+    )
+    service_account_password: SecretStr | None = None
     auth_cache_seconds: float = Field(
         5.0, ge=0, description="how long a user's role/disabled state is cached"
     )
-    login_max_failures: int = Field(5, ge=1, description="per username+IP within the window")
+    login_max_failures: int = Field(5, ge=1, description="per username+client address within the window")
+    login_max_failures_per_address: int = Field(20, ge=1, description="per client address within the window")
+    login_max_failures_global: int = Field(
+        1000, ge=1, description="all addresses together; past it, addresses with a failure are refused"
+    )
     login_window_seconds: float = Field(300.0, gt=0)
+    login_hash_concurrency: int = Field(
+        4, ge=1, le=64, description="password hashes at once (each Argon2 hash takes about 64 MiB)"
+    )
+    login_queue_seconds: float = Field(2.0, ge=0, description="wait for a hashing slot before 503")
+    redis_url: str | None = Field(None, description="shares login limits and quotas across workers")
+    trusted_proxies: str = Field(
+        "", description="comma-separated addresses/CIDRs whose X-Forwarded-For is believed"
+    )
+    predict_quota_per_minute: int = Field(
+        600, ge=0, description="listings a user may send to the predict routes per minute; 0: no quota"
+    )
+    model_signing_key: SecretStr | None = Field(
+        None, description="HMAC key shared by the trainer and the API; versions must carry a valid signature"
+    )
     max_designation_chars: int = Field(1_000, ge=1)
     max_description_chars: int = Field(20_000, ge=0)
     max_batch_size: int = Field(64, ge=1)
@@ -299,6 +322,12 @@ class Settings(BaseSettings):
     prediction_log_batch_rows: int = Field(500, ge=1)
     prediction_log_max_buffer: int = Field(50_000, ge=1, description="beyond this, records spill to disk")
     prediction_log_shutdown_seconds: float = Field(10.0, ge=0)
+    prediction_log_retention_days: int = Field(
+        90, ge=0, description="predictions and feedback older than this are deleted; 0 keeps them"
+    )
+    spool_max_bytes: int = Field(
+        256 * 1024 * 1024, ge=1024, description="disk spool bound; past it, new spills are dropped"
+    )
 
     @property
     def serving_dir(self) -> Path:
@@ -335,7 +364,7 @@ class Settings(BaseSettings):
 
     def jwt_secret_is_placeholder(self) -> bool:
         secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
-        return secret.strip() in PLACEHOLDER_SECRETS or len(secret) < 16
+        return secret.strip() in PLACEHOLDER_SECRETS or len(secret.encode()) < MIN_JWT_SECRET_BYTES
 
 
 @functools.lru_cache(maxsize=1)

@@ -71,7 +71,7 @@ def test_the_app_gets_the_settings_it_reads(data: dict[str, Any]) -> None:
     api = compose.environment(data["services"]["api"])
     assert api["RAKUTEN_ENV"] == "production"
     assert api["RAKUTEN_MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
-    assert api["RAKUTEN_DATABASE_URL"].startswith("postgresql+psycopg2://app:${APP_DB_PASSWORD")
+    assert api["RAKUTEN_DATABASE_URL"].startswith("postgresql+psycopg2://app_rw:${APP_RW_DB_PASSWORD")
     assert api["RAKUTEN_JWT_SECRET"].startswith("${RAKUTEN_JWT_SECRET:?")
     assert compose.environment(data["services"]["ui"])["RAKUTEN_API_URL"] == "http://api:8000"
     assert compose.environment(data["services"]["airflow-worker"])["RAKUTEN_API_URL"] == "http://api:8000"

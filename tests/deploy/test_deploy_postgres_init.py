@@ -72,3 +72,46 @@ def test_refuses_a_missing_password(names: list[str]) -> None:
 def test_refuses_an_unsafe_name() -> None:
     result = run_script(["app; DROP TABLE x"], **{"APP_DB_PASSWORD": "x"})
     assert result.returncode != 0 and "identifier" in result.stderr
+
+
+def test_service_roles_get_row_access_but_no_ddl(names: list[str]) -> None:
+    db = names[0]
+    rw, ro = f"{db}_rw", f"{db}_ro"
+    passwords = {f"{n.upper()}_DB_PASSWORD": "pw-" + n for n in [db, rw, ro]}
+    env_roles = {"RAKUTEN_DATABASE_ROLES": f"{db}:{rw}:rw {db}:{ro}:ro"}
+    try:
+        result = run_script([db], **passwords, **env_roles)
+        assert result.returncode == 0, result.stderr
+        # The owner creates a table afterwards (a migration): default privileges cover it.
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-U", db, "-d", db, "-c", "CREATE TABLE t (id serial PRIMARY KEY)"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+        def can(role: str, what: str) -> str:
+            return subprocess.run(
+                ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-Atc",
+                 f"SELECT has_table_privilege('{role}', 't', '{what}')"],
+                capture_output=True, text=True, check=True,
+            ).stdout.strip()  # fmt: skip
+
+        assert [can(rw, w) for w in ("SELECT", "INSERT", "UPDATE", "DELETE")] == ["t"] * 4
+        assert [can(ro, w) for w in ("SELECT", "INSERT", "DELETE")] == ["t", "f", "f"]
+        ddl = subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-U", rw, "-d", db, "-c", "CREATE TABLE evil (x int)"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert ddl.returncode != 0 and "permission denied" in ddl.stderr
+        assert run_script([db], **passwords, **env_roles).returncode == 0  # idempotent
+    finally:
+        psql(f'DROP DATABASE IF EXISTS "{db}"')
+        for role in (rw, ro):
+            psql(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_refuses_a_service_role_without_password(names: list[str]) -> None:
+    db = names[0]
+    result = run_script(
+        [db], **{f"{db.upper()}_DB_PASSWORD": "x", "RAKUTEN_DATABASE_ROLES": f"{db}:{db}_rw:rw"}
+    )
+    assert result.returncode != 0 and f"{db.upper()}_RW_DB_PASSWORD is not set" in result.stderr

@@ -155,7 +155,7 @@ def test_token_of_unknown_user_is_401(api, kit):
 
 def test_disabled_user_token_stops_working(api):
     r = _predict(api, api.tokens["mallory"])
-    assert r.status_code == 403
+    assert r.status_code == 401
     assert r.json() == {"detail": "user account is disabled"}
 
 
@@ -191,7 +191,7 @@ def test_admin_can_reload_and_manage_users(api, kit):
     assert r.status_code == 409 and "already exists" in r.json()["detail"]
     r = api.client.post("/v1/users/bob/disable", headers=api.headers("root"))
     assert r.status_code == 200 and r.json()["disabled"] is True
-    assert _predict(api, bob).status_code == 403
+    assert _predict(api, bob).status_code == 401
     assert {u["username"] for u in api.client.get("/v1/users", headers=api.headers("root")).json()} >= {
         "bob",
         "root",

@@ -11,7 +11,7 @@ from rakuten_mlops.monitoring.live import FEEDBACK_COLUMNS
 
 def read_feedback(database_url: str, since: dt.datetime, limit: int) -> pd.DataFrame:
     """Feedback joined with its prediction from the app DB; empty when the tables do not exist yet."""
-    from sqlalchemy import inspect, select
+    from sqlalchemy import exists, inspect, select
     from sqlalchemy.exc import SQLAlchemyError
 
     from rakuten_mlops.appdb import FeedbackRecord, PredictionRecord, make_engine
@@ -22,6 +22,11 @@ def read_feedback(database_url: str, since: dt.datetime, limit: int) -> pd.DataF
         if not {"feedback", "predictions"} <= tables:
             return pd.DataFrame(columns=list(FEEDBACK_COLUMNS))
         f, p = FeedbackRecord.__table__, PredictionRecord.__table__
+        # One label per prediction: an admin's correction supersedes the earlier label.
+        newer = FeedbackRecord.__table__.alias("newer")
+        superseded = exists().where(
+            newer.c.prediction_id == f.c.prediction_id, newer.c.created_at > f.c.created_at
+        )
         query = (
             select(
                 f.c.prediction_id,
@@ -31,7 +36,7 @@ def read_feedback(database_url: str, since: dt.datetime, limit: int) -> pd.DataF
                 f.c.created_at.label("time"),
             )
             .join(p, p.c.id == f.c.prediction_id)
-            .where(f.c.created_at >= since)
+            .where(f.c.created_at >= since, ~superseded)
             .order_by(f.c.created_at.desc())
             .limit(limit)
         )

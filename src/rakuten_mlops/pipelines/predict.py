@@ -11,8 +11,17 @@ from rakuten_mlops.config import Settings
 from rakuten_mlops.data.loader import load_listings_file
 from rakuten_mlops.data.validation import EMPTY_DESIGNATION, validate
 from rakuten_mlops.errors import MissingInputError
+from rakuten_mlops.infra import neutralise_cell
 from rakuten_mlops.lifecycle.registry import CHAMPION, configure_mlflow
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
+
+
+def safe_for_spreadsheets(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells (and index) cannot run as spreadsheet formulas."""
+    out = frame.map(neutralise_cell)
+    out.index = frame.index.map(neutralise_cell)
+    out.columns = frame.columns.map(neutralise_cell)
+    return out
 
 
 def champion_uri(settings: Settings) -> str:
@@ -67,11 +76,11 @@ def predict_file(
     table = preds[["prdtypecode", "probability", "category", "modalities"]]
     table.index.name = None  # the challenge files' index column has an empty header
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(output_path)
+    safe_for_spreadsheets(table).to_csv(output_path)
     rejects_path = None
     if len(rejects):
         rejects_path = Path(output_path).with_suffix(".rejects.csv")
-        rejects.to_csv(rejects_path)
+        safe_for_spreadsheets(rejects).to_csv(rejects_path)
     return {
         "model_uri": uri,
         "predicted": len(table),

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
+import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +30,7 @@ from PIL import Image
 import rakuten_mlops
 from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.schema import LABEL
+from rakuten_mlops.lifecycle import signing
 from rakuten_mlops.lifecycle.promotion import bootstrap_gain_interval, decide_promotion
 from rakuten_mlops.lifecycle.registry import (
     client,
@@ -46,6 +49,7 @@ from rakuten_mlops.pipelines.progress import NullProgress, Progress
 from rakuten_mlops.pipelines.refit import TRAIN_ROWS_FILE, final_model_path, gate_report
 
 INPUT_TAGS = ("code_version", "data_hash", "params_hash")
+log = logging.getLogger(__name__)
 
 
 def _file_sha256(path: Path) -> str:
@@ -229,6 +233,7 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
             **inputs,
         }.items():
             c.set_model_version_tag(settings.model_name, version, key, value)
+        sign_version(c, settings, version)
         result = {
             "run_id": run.info.run_id,
             "version": version,
@@ -239,6 +244,27 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
         }
     write_json(work.registry_dir / "registered.json", result)
     return result
+
+
+def sign_version(c: Any, settings: Settings, version: str) -> bool:
+    """Sign the registered files of `version` with RAKUTEN_MODEL_SIGNING_KEY (tag `signature`).
+
+    Signs exactly what the API downloads (the version's artefacts, fetched back from the store).
+    Without a key nothing is signed (development); an API holding a key refuses such versions.
+    """
+    if settings.model_signing_key is None:
+        log.warning("RAKUTEN_MODEL_SIGNING_KEY is not set: version %s is not signed", version)
+        return False
+    import mlflow.artifacts
+
+    uri = c.get_model_version_download_uri(settings.model_name, version)
+    with tempfile.TemporaryDirectory(prefix="rakuten-sign-") as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=uri, dst_path=tmp, tracking_uri=settings.tracking_uri
+        )
+        signature = signing.sign(Path(local), settings.model_signing_key.get_secret_value())
+    c.set_model_version_tag(settings.model_name, version, signing.SIGNATURE_TAG, signature)
+    return True
 
 
 def champion_gold_metrics(

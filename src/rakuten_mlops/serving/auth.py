@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rakuten_mlops.serving.security import TokenConfig, decode_token
 from rakuten_mlops.serving.users import get_user, roles_of
@@ -39,6 +42,7 @@ class AuthUser:
 class _Account:
     roles: tuple[str, ...]
     disabled: bool
+    token_version: int
     checked_at: float
 
 
@@ -61,11 +65,12 @@ def _token_error(exc: jwt.InvalidTokenError) -> str:
 
 
 class Authenticator:
-    """Verifies tokens and looks accounts up, caching each for `cache_s` seconds.
+    """Verifies tokens and looks accounts up, caching each known account for `cache_s` seconds.
 
-    When the database does not answer, the last known state of the account is used, or the
-    signed claims of the token when it was never seen: a database outage must not stop
-    predictions (a disabled user keeps access until the database answers again).
+    Fails closed: when the user store does not answer (and no cached entry younger than
+    `cache_s` exists), the request is refused with 503 rather than trusted on the token's claims.
+    A token whose `ver` is older than the account's token version (bumped on disable, role or
+    password change) is refused at once in this process, and in other workers within `cache_s`.
     """
 
     def __init__(self, cfg: TokenConfig, sessions: sessionmaker[Session], cache_s: float) -> None:
@@ -79,17 +84,18 @@ class Authenticator:
             user = get_user(session, username)
             if user is None:
                 return None
-            return _Account(tuple(roles_of(user.role)), bool(user.disabled), time.monotonic())
+            roles = tuple(roles_of(user.role))
+            return _Account(roles, bool(user.disabled), int(user.token_version or 0), time.monotonic())
 
-    async def _account(self, username: str, claimed_roles: tuple[str, ...]) -> _Account | None:
+    async def _account(self, username: str) -> _Account | None:
         cached = self._cache.get(username)
         if cached is not None and time.monotonic() - cached.checked_at < self.cache_s:
             return cached
         try:
             account = await run_in_threadpool(self._lookup, username)
         except SQLAlchemyError as exc:
-            log.warning("user database unavailable (%s); trusting the token's claims", exc.__class__.__name__)
-            return cached or _Account(claimed_roles, False, 0.0)
+            log.warning("user database unavailable (%s); refusing the request", exc.__class__.__name__)
+            raise AuthError(503, "the user database is unavailable; retry later") from None
         if account is None:
             self._cache.pop(username, None)
         else:
@@ -98,24 +104,75 @@ class Authenticator:
             self._cache[username] = account
         return account
 
-    async def authenticate(self, token: str | None) -> AuthUser:
-        """The user a bearer token stands for; raises AuthError(401/403)."""
+    def verify(self, token: str | None) -> dict[str, Any]:
+        """The verified claims of a bearer token (signature, expiry, audience); no database."""
         if not token:
             raise AuthError(
                 401, "not authenticated: send 'Authorization: Bearer <token>' (POST /v1/auth/token)"
             )
         try:
-            claims = decode_token(self.cfg, token)
+            return decode_token(self.cfg, token)
         except jwt.InvalidTokenError as exc:
             raise AuthError(401, _token_error(exc)) from None
-        claimed = tuple(str(r) for r in claims["roles"])
-        account = await self._account(claims["sub"], claimed)
+
+    async def authenticate(self, token: str | None) -> AuthUser:
+        """The user a bearer token stands for; raises AuthError(401/403/503)."""
+        claims = self.verify(token)
+        account = await self._account(claims["sub"])
         if account is None:
             raise AuthError(401, "token refers to a user that does not exist")
         if account.disabled:
-            raise AuthError(403, "user account is disabled")
+            raise AuthError(401, "user account is disabled")
+        if int(claims.get("ver", 0)) != account.token_version:
+            raise AuthError(401, "token has been revoked (password, role or account changed); log in again")
         return AuthUser(claims["sub"], account.roles)
 
     def forget(self, username: str) -> None:
         """Drop the cached account (after it changed through the API)."""
         self._cache.pop(username, None)
+
+
+def error_response(exc: AuthError) -> JSONResponse:
+    """The JSON answer to an AuthError (also used by the exception handler)."""
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"' if exc.status_code == 401 else "Bearer"}
+    if exc.status_code == 503:
+        headers = {"Retry-After": "5"}
+    return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The token of an `Authorization: Bearer` header, or None."""
+    for name, value in scope.get("headers") or []:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() or None if scheme.lower() == "bearer" else None
+    return None
+
+
+class AuthGateMiddleware:
+    """Authenticates every request under `prefix` (but `open_paths`) before the body is read.
+
+    An anonymous or forged request is answered 401 without reading or parsing its body; the
+    authenticated user is left in `request.state.auth_user` for the route dependencies.
+    """
+
+    def __init__(
+        self, app: ASGIApp, authenticator: Authenticator, prefix: str, open_paths: tuple[str, ...]
+    ) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.prefix = prefix
+        self.open_paths = open_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith(self.prefix) or path.rstrip("/") in self.open_paths:
+            await self.app(scope, receive, send)
+            return
+        try:
+            user = await self.authenticator.authenticate(bearer_token(scope))
+        except AuthError as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["auth_user"] = user
+        await self.app(scope, receive, send)

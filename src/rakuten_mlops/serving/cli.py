@@ -34,11 +34,12 @@ def serve_command(
     """Serve the champion model over HTTP (JWT-protected prediction API)."""
     import uvicorn
 
-    from rakuten_mlops.serving.security import InsecureConfigError, token_config
+    from rakuten_mlops.serving.security import InsecureConfigError, check_signing_key, token_config
 
     settings = get_settings()
     try:
         token_config(settings)  # refuse an insecure configuration before any worker starts
+        check_signing_key(settings)
     except InsecureConfigError as exc:
         raise _fail(str(exc)) from None
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -49,6 +50,8 @@ def serve_command(
         port=port or settings.serve_port,
         workers=workers,
         log_level="info",
+        # The app alone decides whose X-Forwarded-For to believe (RAKUTEN_TRUSTED_PROXIES).
+        proxy_headers=False,
     )
 
 

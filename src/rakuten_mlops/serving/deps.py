@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from rakuten_mlops.config import Settings
 from rakuten_mlops.serving.auth import Authenticator, AuthError, AuthUser
-from rakuten_mlops.serving.login_limiter import FailureLimiter
+from rakuten_mlops.serving.login_limiter import LoginLimiter, Network, Quota, client_address
 from rakuten_mlops.serving.metrics import ServingMetrics
 from rakuten_mlops.serving.model_holder import ModelHolder
 from rakuten_mlops.serving.prediction_log import PredictionLog
-from rakuten_mlops.serving.security import TokenConfig
+from rakuten_mlops.serving.security import HashGate, TokenConfig
 
 # Trivial dependencies are `async def`: FastAPI runs a plain `def` dependency in a worker thread,
 # which costs more than the whole route on the prediction path.
@@ -35,7 +35,10 @@ class ServingState:
     holder: ModelHolder
     prediction_log: PredictionLog
     metrics: ServingMetrics
-    login_limiter: FailureLimiter
+    login_limiter: LoginLimiter
+    quota: Quota
+    hash_gate: HashGate
+    trusted_proxies: list[Network]
 
 
 async def get_state(request: Request) -> ServingState:
@@ -65,9 +68,24 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
 
-async def get_current_user(state: StateDep, token: TokenDep) -> AuthUser:
-    """The authenticated user (401 without a valid token, 403 for a disabled account)."""
+async def get_current_user(request: Request, state: StateDep, token: TokenDep) -> AuthUser:
+    """The authenticated user (401 without a valid token, or for a disabled account or revoked token).
+
+    `AuthGateMiddleware` has normally done it before the body was read; this is the fallback.
+    """
+    user = getattr(request.state, "auth_user", None)
+    if isinstance(user, AuthUser):
+        return user
     return await state.authenticator.authenticate(token)
+
+
+async def get_client_address(request: Request, state: StateDep) -> str:
+    """The client's address (X-Forwarded-For only from trusted proxies)."""
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.get("x-forwarded-for"), state.trusted_proxies)
+
+
+ClientAddress = Annotated[str, Depends(get_client_address)]
 
 
 CurrentUser = Annotated[AuthUser, Depends(get_current_user)]

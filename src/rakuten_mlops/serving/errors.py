@@ -11,10 +11,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rakuten_mlops.serving.auth import AuthError
+from rakuten_mlops.serving.auth import AuthError, error_response
 from rakuten_mlops.serving.batcher import NoModelError
+from rakuten_mlops.serving.login_limiter import LimiterUnavailable
 from rakuten_mlops.serving.request_limits import LimitExceeded
 from rakuten_mlops.serving.schemas import ErrorOut
+from rakuten_mlops.serving.security import HashingBusy
 
 log = logging.getLogger(__name__)
 MAX_LISTED_ERRORS = 5
@@ -39,16 +41,21 @@ async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
     parts = [f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in errors[:MAX_LISTED_ERRORS]]
     more = len(errors) - MAX_LISTED_ERRORS
     detail = "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
-    return _error(422, detail or "invalid request", errors=errors)
+    # Only the first few errors: a large invalid body must not become a larger answer.
+    return _error(422, detail or "invalid request", errors=errors[:MAX_LISTED_ERRORS])
 
 
 async def _auth(_: Request, exc: AuthError) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"' if exc.status_code == 401 else "Bearer"}
-    return _error(exc.status_code, exc.message, headers)
+    return error_response(exc)
 
 
 async def _limit(_: Request, exc: LimitExceeded) -> JSONResponse:
     return _error(exc.status_code, str(exc), exc.headers)
+
+
+async def _busy(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("refused: %s", exc)
+    return _error(503, f"{exc}; retry later", {"Retry-After": "2"})
 
 
 async def _no_model(_: Request, exc: NoModelError) -> JSONResponse:
@@ -76,6 +83,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AuthError, _auth)  # type: ignore[arg-type]
     app.add_exception_handler(LimitExceeded, _limit)  # type: ignore[arg-type]
     app.add_exception_handler(NoModelError, _no_model)  # type: ignore[arg-type]
+    app.add_exception_handler(HashingBusy, _busy)
+    app.add_exception_handler(LimiterUnavailable, _busy)
     app.add_exception_handler(SQLAlchemyError, _database)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
@@ -84,14 +93,14 @@ def install_error_handlers(app: FastAPI) -> None:
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries documenting the error body of each status code."""
     descriptions = {
-        401: "missing, malformed, expired or forged token (or wrong credentials)",
-        403: "the account is disabled or lacks the role",
+        401: "missing, malformed, expired, revoked or forged token, disabled account, or wrong credentials",
+        403: "the account lacks the role (or the action is not allowed for this user)",
         404: "not found",
         409: "the request conflicts with the current state (e.g. nothing to roll back to)",
         413: "body, image bytes or image pixels over the limit",
         415: "unsupported content type",
         422: "invalid request: the message says which field and why",
-        429: "too many failed logins; see Retry-After",
-        503: "no model loaded yet, or the user database is down; see Retry-After",
+        429: "too many failed logins, or the predict quota is spent; see Retry-After",
+        503: "no model loaded yet, the user database is down, or logins are saturated; see Retry-After",
     }
     return {c: {"model": ErrorOut, "description": descriptions.get(c, "error")} for c in codes}

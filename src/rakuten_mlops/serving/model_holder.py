@@ -14,9 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import Counter
+
 from rakuten_mlops.appdb import utcnow
 from rakuten_mlops.config import Settings
 from rakuten_mlops.infra import write_json_atomic
+from rakuten_mlops.lifecycle import signing
 from rakuten_mlops.serving.batcher import MicroBatcher, Row
 from rakuten_mlops.serving.metrics import ServingMetrics
 from rakuten_mlops.serving.predictor import predict_rows
@@ -24,6 +27,22 @@ from rakuten_mlops.serving.predictor import predict_rows
 log = logging.getLogger(__name__)
 ALIAS = "champion"
 KEEP_VERSIONS = 3
+FAILURE_REASONS = ("unsigned", "bad_signature", "load_error", "timeout", "registry_error")
+
+
+class ModelLoadError(Exception):
+    """A downloaded version does not load or fails its smoke prediction."""
+
+
+def _failure_reason(exc: BaseException) -> str:
+    """The `reason` label of a failed champion check."""
+    if isinstance(exc, signing.SignatureError):
+        return exc.reason if exc.reason in FAILURE_REASONS else "bad_signature"
+    if isinstance(exc, ModelLoadError):
+        return "load_error"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    return "registry_error"
 
 
 @dataclass(frozen=True)
@@ -65,11 +84,24 @@ class ModelHolder:
         )
         self._lock = asyncio.Lock()
         self._poll_task: asyncio.Task[None] | None = None
+        key = settings.model_signing_key
+        self.signing_key = key.get_secret_value() if key is not None else None
+        self._refused: dict[tuple[str, str | None], str] = {}  # (version, signature) -> why
+        self.reload_failures = Counter(
+            "rakuten_model_reload_failures",
+            "Champion checks that did not swap in a new model, by reason (the last good model stays)",
+            ["reason"],
+            registry=metrics.registry,
+        )
+        for reason in FAILURE_REASONS:
+            self.reload_failures.labels(reason=reason)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         """Load the champion (registry first, else the local copy) and start polling and batching."""
         await self.batcher.start()
+        if self.signing_key is None:
+            log.warning("RAKUTEN_MODEL_SIGNING_KEY is not set: model signatures are not checked")
         result = await self.reload()
         if self.current is None:
             loaded = await asyncio.to_thread(self._load_local_copy)
@@ -107,9 +139,13 @@ class ModelHolder:
                     asyncio.to_thread(self._fetch_champion), self.settings.registry_timeout_seconds
                 )
             except Exception as exc:
-                self.last_error = f"{exc.__class__.__name__}: {exc}"[:500] or "timeout"
+                reason = _failure_reason(exc)
+                self.last_error = f"{reason}: {exc.__class__.__name__}: {exc}"[:500]
                 self.metrics.model_reloads.labels(result="failure").inc()
-                log.warning("champion check failed: %s", self.last_error)
+                self.reload_failures.labels(reason=reason).inc()
+                log.warning(
+                    "champion check failed (%s); keeping the model served: %s", reason, self.last_error
+                )
                 return ReloadResult(False, self.current.version if self.current else None, self.last_error)
             self.last_error = None
             if loaded is None:
@@ -140,13 +176,35 @@ class ModelHolder:
         version, run_id = str(mv.version), str(mv.run_id or "")
         if self.current is not None and self.current.version == version:
             return None
+        signature = (mv.tags or {}).get(signing.SIGNATURE_TAG)
+        refused = self._refused.get((version, signature))
+        if refused is not None:  # the same version and tag as last time: no new download
+            raise signing.SignatureError(refused, f"version {version} was refused: {refused}")
         target = self.copies_dir / f"v{version}"
         if not (target / "MLmodel").is_file():
             self._download(client, version, target)
-        loaded = self._load(target, version, run_id, "registry")
-        self._write_pointer(version, run_id)
+        self._check_signature(target, version, signature)  # before loading: loading runs its code
+        try:
+            loaded = self._load(target, version, run_id, "registry")
+        except Exception as exc:
+            raise ModelLoadError(f"version {version} does not load or predict: {exc}") from exc
+        self._write_pointer(version, run_id, signature)
         self._prune(keep=version)
         return loaded
+
+    def _check_signature(self, target: Path, version: str, signature: str | None) -> None:
+        """Refuse (and delete the copy of) a version whose signature does not verify."""
+        if self.signing_key is None:
+            return  # development without a key: signatures are not checked (logged at start)
+        try:
+            signing.verify(target, self.signing_key, signature)
+        except signing.SignatureError as exc:
+            shutil.rmtree(target, ignore_errors=True)
+            if len(self._refused) > 100:
+                self._refused.clear()
+            self._refused[(version, signature)] = exc.reason
+            log.error("refusing champion version %s: %s", version, exc)
+            raise signing.SignatureError(exc.reason, f"version {version} refused: {exc}") from None
 
     def _download(self, client: Any, version: str, target: Path) -> None:
         import mlflow.artifacts
@@ -173,14 +231,17 @@ class ModelHolder:
         model.predict(pd.DataFrame({"designation": ["smoke test"], "description": [""], "image": [None]}))
         return LoadedModel(model, self.name, version, run_id, source, utcnow())
 
-    def _write_pointer(self, version: str, run_id: str) -> None:
-        pointer = {"name": self.name, "version": version, "run_id": run_id}
+    def _write_pointer(self, version: str, run_id: str, signature: str | None) -> None:
+        pointer = {"name": self.name, "version": version, "run_id": run_id, "signature": signature}
         write_json_atomic(self.copies_dir / "champion.json", pointer)
 
     def _load_local_copy(self) -> LoadedModel | None:
         pointer = self.copies_dir / "champion.json"
         try:
             meta = json.loads(pointer.read_text())
+            path = self.copies_dir / f"v{meta['version']}"
+            if self.signing_key is not None:
+                signing.verify(path, self.signing_key, meta.get("signature"))
             return self._load(
                 self.copies_dir / f"v{meta['version']}", str(meta["version"]), meta["run_id"], "local-copy"
             )

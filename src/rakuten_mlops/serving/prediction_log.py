@@ -12,14 +12,15 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from rakuten_mlops.appdb import FeedbackRecord, PredictionRecord, create_schema
+from rakuten_mlops.appdb import FeedbackRecord, PredictionRecord, create_schema, utcnow
 from rakuten_mlops.serving.spool import Record, Spool
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,11 @@ TABLES: dict[str, Table] = {
     "feedback": FeedbackRecord.__table__,  # type: ignore[dict-item]
 }
 MAX_BACKOFF_S = 5.0
+PURGE_EVERY_S = 3600.0
+
+
+class AlreadyLabelled(Exception):
+    """The prediction already has its label; only an admin may correct it."""
 
 
 def _insert_ignoring_duplicates(engine: Engine, table: Table) -> Any:
@@ -55,14 +61,18 @@ class PredictionLog:
         batch_rows: int = 500,
         max_buffer: int = 50_000,
         recent_ids: int = 100_000,
+        retention_days: int = 0,
+        spool_max_bytes: int | None = None,
     ) -> None:
         self.engine = engine
-        self.spool = Spool(spool_dir)
+        self.spool = Spool(spool_dir, spool_max_bytes)
+        self.retention_days = retention_days
+        self._next_purge = 0.0
         self.flush_s = flush_s
         self.batch_rows = batch_rows
         self.max_buffer = max_buffer
         self._queue: deque[Record] = deque()
-        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._recent: OrderedDict[str, str] = OrderedDict()  # prediction id -> username
         self._recent_max = recent_ids
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -79,7 +89,7 @@ class PredictionLog:
     def add(self, table: str, row: dict[str, Any]) -> None:
         """Queue one record (never blocks, never raises on database trouble)."""
         if table == "predictions":
-            self._recent[row["id"]] = None
+            self._recent[row["id"]] = row["username"]
             if len(self._recent) > self._recent_max:
                 self._recent.popitem(last=False)
         self._queue.append((table, row))
@@ -89,6 +99,59 @@ class PredictionLog:
     def was_recently_logged(self, prediction_id: str) -> bool:
         """True when this process issued `prediction_id` recently (it may not be written yet)."""
         return prediction_id in self._recent
+
+    def owner_of(self, prediction_id: str) -> str | None:
+        """Who made `prediction_id` (None: no such prediction); raises SQLAlchemyError when the DB is down."""
+        recent = self._recent.get(prediction_id)
+        if recent is not None:
+            return recent
+        table = TABLES["predictions"]
+        with self.engine.connect() as conn:
+            row = conn.execute(select(table.c.username).where(table.c.id == prediction_id)).first()
+        return None if row is None else str(row[0])
+
+    def add_feedback(self, row: dict[str, Any], correction: bool) -> None:
+        """Store a label now (not batched): the first label of a prediction, or an admin's correction.
+
+        Raises `AlreadyLabelled` when the prediction has a label and this is no correction (a
+        unique index on first labels makes the check atomic across workers), SQLAlchemyError
+        when the database is down.
+        """
+        table = TABLES["feedback"]
+        row = {**row, "kind": "correction" if correction else "label"}
+        with self.engine.begin() as conn:
+            if not correction:
+                first = select(table.c.id).where(
+                    table.c.prediction_id == row["prediction_id"], table.c.kind == "label"
+                )
+                if conn.execute(first).first() is not None:
+                    raise AlreadyLabelled(row["prediction_id"])
+            try:
+                conn.execute(insert(table), [row])
+            except IntegrityError:
+                raise AlreadyLabelled(row["prediction_id"]) from None
+
+    def purge_expired(self) -> int:
+        """Delete predictions and feedback older than `retention_days` (0: keep); rows deleted."""
+        if self.retention_days <= 0:
+            return 0
+        cutoff = utcnow() - timedelta(days=self.retention_days)
+        deleted = 0
+        with self.engine.begin() as conn:
+            for table in TABLES.values():
+                deleted += conn.execute(delete(table).where(table.c.created_at < cutoff)).rowcount or 0
+        if deleted:
+            log.info("prediction log: deleted %d rows older than %d days", deleted, self.retention_days)
+        return deleted
+
+    def _maybe_purge(self) -> None:
+        if self.retention_days <= 0 or time.monotonic() < self._next_purge:
+            return
+        self._next_purge = time.monotonic() + PURGE_EVERY_S
+        try:
+            self.purge_expired()
+        except SQLAlchemyError as exc:
+            log.warning("prediction log: retention purge failed (%s)", exc.__class__.__name__)
 
     def prediction_exists(self, prediction_id: str) -> bool | None:
         """Whether the database holds `prediction_id`; None when the database does not answer."""
@@ -126,6 +189,8 @@ class PredictionLog:
             if self._stop.is_set():
                 return
             ok = self._replay_spool() and self._drain()
+            if ok and self.schema_ready:
+                self._maybe_purge()
             backoff = 0.0 if ok else min(MAX_BACKOFF_S, max(0.1, backoff * 2))
             if not ok and len(self._queue) > self.max_buffer:
                 self._spill(len(self._queue) - self.max_buffer)

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 from pwdlib import PasswordHash
+from starlette.concurrency import run_in_threadpool
 
 from rakuten_mlops.appdb import utcnow
-from rakuten_mlops.config import Settings
+from rakuten_mlops.config import MIN_JWT_SECRET_BYTES, Settings
 
 log = logging.getLogger(__name__)
 password_hash = PasswordHash.recommended()
+T = TypeVar("T")
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud", "roles"]
 
 
@@ -57,12 +61,16 @@ def verify_password(password: str, hashed: str | None) -> bool:
         return False
 
 
-def create_token(cfg: TokenConfig, subject: str, roles: list[str]) -> str:
-    """Signed JWT for `subject` with its roles, expiring after `cfg.expire`."""
+def create_token(cfg: TokenConfig, subject: str, roles: list[str], version: int = 0) -> str:
+    """Signed JWT for `subject` with its roles and token version, expiring after `cfg.expire`.
+
+    `ver` is the user's token version when the token was issued: disabling the user, changing
+    their role or password bumps it, and every token carrying an older one is refused.
+    """
     now = utcnow()
     claims = {
         "sub": subject, "roles": roles, "iss": cfg.issuer, "aud": cfg.audience,
-        "iat": now, "nbf": now, "exp": now + cfg.expire, "jti": secrets.token_hex(8),
+        "iat": now, "nbf": now, "exp": now + cfg.expire, "jti": secrets.token_hex(8), "ver": version,
     }  # fmt: skip
     return jwt.encode(claims, cfg.secret, algorithm=cfg.algorithm)
 
@@ -75,7 +83,38 @@ def decode_token(cfg: TokenConfig, token: str) -> dict[str, Any]:
     )  # fmt: skip
     if not isinstance(claims.get("sub"), str) or not isinstance(claims.get("roles"), list):
         raise jwt.InvalidTokenError("sub must be a string and roles a list")
+    if not isinstance(claims.get("ver", 0), int):
+        raise jwt.InvalidTokenError("ver must be an integer")
     return claims
+
+
+class HashingBusy(RuntimeError):
+    """Every password-hashing slot stayed taken for the whole wait."""
+
+
+class HashGate:
+    """Runs password hashing in worker threads, at most `slots` at once.
+
+    Each Argon2 hash takes about 64 MiB: the slots bound the memory logins can take. A login
+    that waits more than `wait_s` for a slot gets `HashingBusy` (answered 503 + Retry-After).
+    """
+
+    def __init__(self, slots: int, wait_s: float) -> None:
+        self.slots = slots
+        self.wait_s = wait_s
+        self._sem: asyncio.Semaphore | None = None
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        if self._sem is None:  # created on the serving loop
+            self._sem = asyncio.Semaphore(self.slots)
+        try:
+            await asyncio.wait_for(self._sem.acquire(), self.wait_s or 0.001)
+        except TimeoutError:
+            raise HashingBusy("too many logins in progress") from None
+        try:
+            return await run_in_threadpool(fn)
+        finally:
+            self._sem.release()
 
 
 def _dev_secret(path: Path) -> str:
@@ -99,7 +138,7 @@ def token_config(settings: Settings) -> TokenConfig:
     if settings.jwt_secret_is_placeholder():
         if settings.env != "development":
             raise InsecureConfigError(
-                "RAKUTEN_JWT_SECRET is missing or a placeholder (it needs at least 16 characters, not a "
+                "RAKUTEN_JWT_SECRET is missing or a placeholder (it needs at least 32 bytes, not a "
                 "well-known value); generate one with "
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
             )
@@ -116,3 +155,15 @@ def token_config(settings: Settings) -> TokenConfig:
         audience=settings.jwt_audience,
         expire=timedelta(minutes=settings.jwt_expire_minutes),
     )
+
+
+def check_signing_key(settings: Settings) -> None:
+    """Outside development the API needs the model signing key (it refuses unsigned models)."""
+    key = settings.model_signing_key.get_secret_value() if settings.model_signing_key else ""
+    if key and len(key.encode()) < MIN_JWT_SECRET_BYTES:
+        raise InsecureConfigError(f"RAKUTEN_MODEL_SIGNING_KEY needs at least {MIN_JWT_SECRET_BYTES} bytes")
+    if not key and settings.env != "development":
+        raise InsecureConfigError(
+            "RAKUTEN_MODEL_SIGNING_KEY is missing: outside development the API only loads signed models; "
+            "give it the trainer's key (a secret file)"
+        )

@@ -36,15 +36,43 @@ class Spool:
     and deletes it only after the records reached the database.
     """
 
-    def __init__(self, spool_dir: Path) -> None:
+    def __init__(self, spool_dir: Path, max_bytes: int | None = None) -> None:
         self.spool_dir = spool_dir
+        self.max_bytes = max_bytes
         self.path = spool_dir / f"spool-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+        self.dropped = 0  # records refused because the spool was full
+
+    def size(self) -> int:
+        """Bytes held by every spool file in the folder (all processes)."""
+        total = 0
+        for path in self.files():
+            try:
+                total += path.stat().st_size
+            except FileNotFoundError:
+                continue
+        return total
 
     def write(self, records: Iterable[Record]) -> int:
-        """Append records durably; returns how many were written."""
+        """Append records durably; returns how many were written.
+
+        With `max_bytes`, records that would take the folder past it are dropped (counted in
+        `dropped`): a long outage cannot fill the disk.
+        """
         lines = [_encode(r) for r in records]
         if not lines:
             return 0
+        if self.max_bytes is not None:
+            room = self.max_bytes - self.size()
+            kept: list[str] = []
+            for line in lines:
+                room -= len(line.encode("utf-8")) + 1
+                if room < 0:
+                    break
+                kept.append(line)
+            self.dropped += len(lines) - len(kept)
+            lines = kept
+            if not lines:
+                return 0
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         while True:
             with self.path.open("a", encoding="utf-8") as fh:

@@ -29,6 +29,10 @@ class UserNotFound(UserError):
     status_code = 404
 
 
+class WrongPassword(UserError):
+    status_code = 403
+
+
 def roles_of(role: str) -> list[str]:
     """Roles granted by a stored role: an admin may also predict."""
     return ["admin", "predictor"] if role == "admin" else [role]
@@ -65,14 +69,57 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 
 
-def set_disabled(session: Session, username: str, disabled: bool = True) -> User:
-    """Disable (or re-enable) a user; their tokens stop working once the auth cache expires."""
+def _existing(session: Session, username: str) -> User:
     user = get_user(session, username)
     if user is None:
         raise UserNotFound(f"no user called {username!r}")
+    return user
+
+
+def _revoke_tokens(user: User) -> None:
+    user.token_version = (user.token_version or 0) + 1
+
+
+def set_disabled(session: Session, username: str, disabled: bool = True) -> User:
+    """Disable (or re-enable) a user; disabling revokes every token issued so far."""
+    user = _existing(session, username)
+    if disabled:
+        _revoke_tokens(user)
     user.disabled = disabled
     session.flush()
     return user
+
+
+def set_role(session: Session, username: str, role: str) -> User:
+    """Give `username` another role; their tokens (which carry the old roles) are revoked."""
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}")
+    user = _existing(session, username)
+    if user.role != role:
+        user.role = role
+        _revoke_tokens(user)
+    session.flush()
+    return user
+
+
+def set_password(session: Session, username: str, password: str) -> User:
+    """Set a new password (admin reset); every token issued so far is revoked."""
+    check_password_strength(password)
+    user = _existing(session, username)
+    user.password_hash = hash_password(password)
+    _revoke_tokens(user)
+    session.flush()
+    return user
+
+
+def change_password(session: Session, username: str, current: str, new: str) -> User:
+    """The user's own change: needs the current password; revokes every token issued so far."""
+    user = get_user(session, username)
+    if user is None or not verify_password(current, user.password_hash):
+        raise WrongPassword("the current password is wrong")
+    if current == new:
+        raise UserError("the new password must differ from the current one")
+    return set_password(session, username, new)
 
 
 def count_users(session: Session) -> int:

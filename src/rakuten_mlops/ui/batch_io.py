@@ -17,6 +17,7 @@ import pandas as pd
 from rakuten_mlops.api_client import ApiClient, ApiError
 from rakuten_mlops.data.loader import read_listings
 from rakuten_mlops.data.schema import image_filename
+from rakuten_mlops.infra import neutralise_cell
 from rakuten_mlops.ui.labels import category_label
 
 RESULT_COLUMNS = [
@@ -171,5 +172,9 @@ def predict_listings(
 
 
 def predictions_csv(results: pd.DataFrame) -> bytes:
-    """The predictions as CSV, index column first like the challenge files."""
-    return results.to_csv(index=False).encode("utf-8")
+    """The predictions as CSV, index column first like the challenge files.
+
+    Text cells that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first)
+    get a leading `'`: the uploaded titles come from anyone.
+    """
+    return results.map(neutralise_cell).to_csv(index=False).encode("utf-8")

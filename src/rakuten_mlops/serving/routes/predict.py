@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from rakuten_mlops.appdb import utcnow
 from rakuten_mlops.categories import category_name, is_known_code
+from rakuten_mlops.serving.auth import AuthUser
 from rakuten_mlops.serving.deps import HolderDep, PredictionLogDep, PredictorUser, SettingsDep, StateDep
 from rakuten_mlops.serving.errors import error_responses
 from rakuten_mlops.serving.model_holder import LoadedModel
+from rakuten_mlops.serving.prediction_log import AlreadyLabelled
 from rakuten_mlops.serving.product_input import (
     PREDICT_REQUEST_BODY,
     CheckedProduct,
     ProductDep,
     check_product,
 )
-from rakuten_mlops.serving.request_limits import check_batch_size
+from rakuten_mlops.serving.request_limits import LimitExceeded, check_batch_size
 from rakuten_mlops.serving.schemas import BatchIn, BatchOut, FeedbackIn, FeedbackOut, PredictionOut
 
 router = APIRouter(tags=["predict"])
-PREDICT_ERRORS = error_responses(401, 403, 413, 415, 422, 503)
 
 
 def _name(code: int) -> str:
@@ -63,14 +67,65 @@ def _record(
     }
 
 
+class QuotaSpent(LimitExceeded):
+    def __init__(self, retry_after: int, limit: int) -> None:
+        super().__init__(
+            f"predict quota of {limit} listings per minute is spent; retry in {retry_after} s",
+            429,
+            {"Retry-After": str(retry_after)},
+        )
+
+
+def _spend_quota(state: StateDep, user: str, cost: int) -> None:
+    wait = state.quota.take(user, cost)
+    if wait:
+        raise QuotaSpent(wait, state.quota.limit)
+
+
+async def quota_one(user: PredictorUser, state: StateDep) -> AuthUser:
+    """The predictor, after spending one listing of their quota (before the body is read)."""
+    _spend_quota(state, user.username, 1)
+    return user
+
+
+QuotaUser = Annotated[AuthUser, Depends(quota_one)]
+
+
+async def read_batch(request: Request, settings: SettingsDep) -> BatchIn:
+    """The batch body: its size is checked before any item is validated."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ("application/json", ""):
+        raise LimitExceeded(f"unsupported content type {content_type!r}; send application/json", 415)
+    try:
+        data = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise LimitExceeded(f"body is not valid JSON: {str(exc)[:120]}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+        raise LimitExceeded('send a JSON object {"items": [{"designation": ...}, ...]}')
+    check_batch_size(settings, len(data["items"]))
+    try:
+        return BatchIn.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)  # bounded: at most the batch size
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+
+
+BATCH_REQUEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchIn"}}},
+    }
+}
+
+
 @router.post(
     "/predict",
     response_model=PredictionOut,
-    responses=PREDICT_ERRORS,
+    responses=error_responses(401, 403, 413, 415, 422, 429, 503),
     openapi_extra=PREDICT_REQUEST_BODY,
     summary="Predict the product type of one listing (JSON with base64 image, or multipart upload)",
 )
-async def predict(user: PredictorUser, product: ProductDep, holder: HolderDep, state: StateDep) -> Any:
+async def predict(user: QuotaUser, product: ProductDep, holder: HolderDep, state: StateDep) -> Any:
     start = time.perf_counter()
     model, outputs = await holder.predict([product.model_row()])
     return _record(state, user.username, model, product, outputs[0], (time.perf_counter() - start) * 1000)
@@ -79,13 +134,18 @@ async def predict(user: PredictorUser, product: ProductDep, holder: HolderDep, s
 @router.post(
     "/predict/batch",
     response_model=BatchOut,
-    responses=PREDICT_ERRORS,
+    responses=error_responses(401, 403, 413, 415, 422, 429, 503),
+    openapi_extra=BATCH_REQUEST_BODY,
     summary="Predict several listings in one request",
 )
 async def predict_batch(
-    user: PredictorUser, body: BatchIn, settings: SettingsDep, holder: HolderDep, state: StateDep
+    user: PredictorUser,
+    body: Annotated[BatchIn, Depends(read_batch)],
+    settings: SettingsDep,
+    holder: HolderDep,
+    state: StateDep,
 ) -> Any:
-    check_batch_size(settings, len(body.items))
+    _spend_quota(state, user.username, len(body.items))
     start = time.perf_counter()
     products = [
         await check_product(settings, item, where=f"items[{i}].") for i, item in enumerate(body.items)
@@ -103,24 +163,34 @@ async def predict_batch(
     "/feedback",
     response_model=FeedbackOut,
     status_code=202,
-    responses=error_responses(401, 403, 404, 422),
-    summary="Report the true product type of a served prediction",
+    responses=error_responses(401, 403, 404, 409, 422, 503),
+    summary="Report the true product type of one of your predictions (admins: correct any label)",
 )
 async def feedback(
     user: PredictorUser, body: FeedbackIn, plog: PredictionLogDep, state: StateDep
 ) -> FeedbackOut:
     prediction_id = str(body.prediction_id)
-    if not plog.was_recently_logged(prediction_id):
-        exists = await run_in_threadpool(plog.prediction_exists, prediction_id)
-        if exists is False:  # None: database down, accept and let the writer store it later
-            raise HTTPException(404, f"no prediction with id {prediction_id}")
+    admin = user.has("admin")
+    owner = await run_in_threadpool(plog.owner_of, prediction_id)  # database down: 503
+    if owner is None or (owner != user.username and not admin):
+        # The same answer whether the prediction is someone else's or does not exist.
+        raise HTTPException(404, f"no prediction of yours with id {prediction_id}")
     feedback_id = uuid.uuid4()
-    plog.add(
-        "feedback",
-        {
-            "id": str(feedback_id), "created_at": utcnow(), "prediction_id": prediction_id,
-            "true_code": body.true_code, "username": user.username,
-        },
-    )  # fmt: skip
+    row = {
+        "id": str(feedback_id), "created_at": utcnow(), "prediction_id": prediction_id,
+        "true_code": body.true_code, "username": user.username,
+    }  # fmt: skip
+
+    def _store(correction: bool) -> None:
+        plog.add_feedback(row, correction)
+
+    try:
+        await run_in_threadpool(_store, False)
+    except AlreadyLabelled:
+        if not admin:
+            raise HTTPException(
+                409, f"prediction {prediction_id} already has a label; an admin may correct it"
+            ) from None
+        await run_in_threadpool(_store, True)  # kept next to the first label, newest wins
     state.metrics.feedback.inc()
     return FeedbackOut(feedback_id=feedback_id, prediction_id=body.prediction_id, true_code=body.true_code)
