@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from rakuten_mlops.cli import app
 from rakuten_mlops.config import get_settings
-from tests.airflow.airflow_helpers import REPO
+from tests.orchestration.airflow_helpers import REPO
 
 pytestmark = pytest.mark.slow
 # Only to keep the test short: a smaller text-only sample and a quick text model.

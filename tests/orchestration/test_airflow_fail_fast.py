@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.airflow.airflow_helpers import AirflowSite, run_dags, write_test_params
+from tests.orchestration.airflow_helpers import AirflowSite, run_dags, write_test_params
 from tests.helpers import free_port
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.airflow.airflow_helpers import DAG_IDS, REPO
+from tests.orchestration.airflow_helpers import DAG_IDS, REPO
 
 
 def commands(markdown: str, heading: str) -> list[str]:
