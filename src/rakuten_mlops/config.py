@@ -293,10 +293,21 @@ class Settings(BaseSettings):
     prediction_log_batch_rows: int = Field(500, ge=1)
     prediction_log_max_buffer: int = Field(50_000, ge=1, description="beyond this, records spill to disk")
     prediction_log_shutdown_seconds: float = Field(10.0, ge=0)
+    worker_home: Path | None = Field(
+        None,
+        description="home folder of the pipeline and monitoring runs when the API runs apart from them; "
+        "the API's read routes serve its drift reports, decisions, pipeline splits and streams pool "
+        "(read-only). Default: home",
+    )
 
     @property
     def serving_dir(self) -> Path:
         return self.home / "serving"
+
+    @property
+    def worker_files(self) -> Path:
+        """Where the pipeline and monitoring runs write: `worker_home`, else `home`."""
+        return self.worker_home or self.home
 
     # --- end serving ---
 

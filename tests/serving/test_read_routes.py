@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -57,13 +56,15 @@ def _serve(settings, kit) -> Iterator[Home]:
 
 
 @pytest.fixture(scope="module")
-def home(make_settings, kit, champion) -> Iterator[Home]:
-    """The champion's pipeline work folder copied in, two drift reports, decisions and retrains."""
-    settings = make_settings()
+def home(make_settings, kit, champion, tmp_path_factory) -> Iterator[Home]:
+    """A worker home apart from the API's (as in compose): the champion's pipeline work folder copied
+    in, two drift reports, decisions and retrains."""
+    worker = tmp_path_factory.mktemp("worker-home")
+    settings = make_settings(worker_home=worker)
     src = champion.data_dir.parent / "pipeline"
     for sub in ("splits", "registry"):
-        shutil.copytree(src / sub, settings.home / "pipeline" / sub)
-    mon = MonitoringDir.of_home(settings.home)
+        shutil.copytree(src / sub, worker / "pipeline" / sub)
+    mon = MonitoringDir.of_home(worker)
     for i, (stamp, share) in enumerate((("20260101T000000", 0.25), ("20260102T000000", 0.5))):
         folder = mon.drift / f"{stamp}-test"
         summary = {
@@ -208,7 +209,7 @@ def test_data_sources_and_summary_match_the_split(home, champion):
     ids = [s["id"] for s in body["sources"]]
     assert {"split-train", "split-test"} <= set(ids)
     summary = home.get("/v1/data/sources/split-train/summary", user="alice").json()
-    path = Path(home.settings.home) / "pipeline" / "splits" / "train.parquet"
+    path = home.settings.worker_files / "pipeline" / "splits" / "train.parquet"
     train = pd.read_parquet(path)
     assert summary["listings"] == len(train) == len(training_data.load_source(path))
     assert summary["classes"] == train["prdtypecode"].nunique()
@@ -222,7 +223,7 @@ def test_data_sources_and_summary_match_the_split(home, champion):
 
 
 def test_examples_are_a_few_listings_of_the_class(home):
-    path = Path(home.settings.home) / "pipeline" / "splits" / "train.parquet"
+    path = home.settings.worker_files / "pipeline" / "splits" / "train.parquet"
     train = pd.read_parquet(path)
     body = home.get("/v1/data/sources/split-train/examples?code=2583&n=3", user="alice").json()
     expected = set(train.loc[train["prdtypecode"] == 2583, "designation"])

@@ -35,7 +35,7 @@ def _out(source: training_data.DataSource) -> DataSourceOut:
 
 
 def _source(settings: Settings, source_id: str) -> training_data.DataSource:
-    source = training_data.find_source(settings.home, source_id, champion_version(settings))
+    source = training_data.find_source(settings.worker_files, source_id, champion_version(settings))
     if source is None:
         raise HTTPException(404, f"no training data {source_id!r}: GET /v1/data/sources lists what exists")
     return source
@@ -51,8 +51,8 @@ def sources(_: CurrentUser, settings: SettingsDep) -> DataSourcesOut:
     champion = champion_version(settings)
     return DataSourcesOut(
         champion=champion,
-        pipeline_version=training_data.pipeline_version(settings.home),
-        sources=[_out(s) for s in training_data.data_sources(settings.home, champion)],
+        pipeline_version=training_data.pipeline_version(settings.worker_files),
+        sources=[_out(s) for s in training_data.data_sources(settings.worker_files, champion)],
     )
 
 

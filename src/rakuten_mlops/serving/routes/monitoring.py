@@ -42,7 +42,7 @@ def drift(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DriftReportsOut:
-    total, reports = monitoring_reports.drift_reports(settings.home, limit, offset)
+    total, reports = monitoring_reports.drift_reports(settings.worker_files, limit, offset)
     return DriftReportsOut(total=total, reports=reports)
 
 
@@ -55,7 +55,7 @@ def drift(
 def drift_html(
     report_id: Annotated[str, Path(max_length=121)], _: AdminUser, settings: SettingsDep
 ) -> HTMLResponse:
-    path = monitoring_reports.report_html(settings.home, report_id)
+    path = monitoring_reports.report_html(settings.worker_files, report_id)
     if path is None:
         raise HTTPException(404, f"drift report {report_id!r} has no report.html")
     return HTMLResponse(path.read_text(encoding="utf-8"))
@@ -94,7 +94,7 @@ def live(_: AdminUser, settings: SettingsDep, days: Annotated[float, Query(gt=0,
     except ConnectionError as exc:
         predictions_error = str(exc)
     return LiveOut(
-        latest=monitoring_reports.live_latest(settings.home),
+        latest=monitoring_reports.live_latest(settings.worker_files),
         window_days=days,
         f1_over_time=f1,
         feedback_rows=feedback_rows,
@@ -115,6 +115,6 @@ def decisions(
     _: AdminUser, settings: SettingsDep, limit: Annotated[int, Query(ge=1, le=200)] = 20
 ) -> DecisionsOut:
     return DecisionsOut(
-        decisions=monitoring_reports.decisions(settings.home, limit),
-        retrains=monitoring_reports.retrains(settings.home, limit),
+        decisions=monitoring_reports.decisions(settings.worker_files, limit),
+        retrains=monitoring_reports.retrains(settings.worker_files, limit),
     )
