@@ -71,9 +71,12 @@ def home(make_settings, kit, champion, tmp_path_factory) -> Iterator[Home]:
             "created_at": f"2026-01-0{i + 1}T00:00:00+00:00",
             "drift_share": share,
             "drifted_columns": ["title_length"] if i else [],
-            "columns": {"title_length": {"test": "ks", "score": 0.01, "threshold": 0.05, "drifted": bool(i)}},
+            "columns": {
+                "title_length": {"test": "ks", "score": 0.01, "threshold": 0.05, "drifted": bool(i)},
+                "language": {"test": "chi2", "score": float("nan"), "threshold": 0.05, "drifted": False},
+            },
         }
-        write_json_atomic(folder / "summary.json", summary)
+        write_json_atomic(folder / "summary.json", summary)  # NaN as Python's json writes it
         if i:
             (folder / "report.html").write_text("<html><body>rakuten-drift-summary</body></html>")
     (mon.drift / "20260103T000000-broken").mkdir()  # a report being written: no summary yet
@@ -154,6 +157,7 @@ def test_drift_reports_newest_first_and_their_html(home):
     assert [r["id"] for r in body["reports"]] == ["20260102T000000-test", "20260101T000000-test"]
     assert [r["drift_share"] for r in body["reports"]] == [0.5, 0.25]
     assert [r["has_html"] for r in body["reports"]] == [True, False]
+    assert body["reports"][0]["columns"]["language"]["score"] is None  # NaN in the file
     assert home.get("/v1/monitoring/drift?limit=1").json()["reports"][0]["id"] == "20260102T000000-test"
     html = home.get("/v1/monitoring/drift/20260102T000000-test/report.html")
     assert html.status_code == 200 and "rakuten-drift-summary" in html.text

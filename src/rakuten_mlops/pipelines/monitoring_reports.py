@@ -12,8 +12,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from rakuten_mlops.infra import read_json_or_none, read_jsonl
+from rakuten_mlops.infra import read_jsonl
 from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
+
+
+def _load(text: str) -> Any:
+    """JSON with NaN and infinities read as None (a test with no score writes NaN; JSON has none)."""
+    return json.loads(text, parse_constant=lambda _: None)
+
 
 REPORT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 
@@ -37,7 +43,7 @@ def drift_reports(home: Path, limit: int = 50, offset: int = 0) -> tuple[int, li
         if len(out) >= limit:
             break
         try:
-            summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+            summary = _load((folder / "summary.json").read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             continue
         if isinstance(summary, dict):
@@ -55,7 +61,10 @@ def report_html(home: Path, report_id: str) -> Path | None:
 
 def live_latest(home: Path) -> dict[str, Any] | None:
     """The last live-quality computation (``live/latest.json``), None before the first."""
-    latest = read_json_or_none(MonitoringDir.of_home(home).latest_live)
+    try:
+        latest = _load(MonitoringDir.of_home(home).latest_live.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
     return latest if isinstance(latest, dict) else None
 
 
