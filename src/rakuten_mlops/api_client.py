@@ -1,9 +1,11 @@
 """The one client of the project's prediction API (httpx): log in for a token, then call the routes.
 
-The UI and the Airflow tasks go through it. Every call returns plain data or raises
-`ApiError` with a message a person can act on (log in again, use a smaller image, start the
-API, ...). The load generator (`rakuten_mlops.simulation.loadgen`) takes its token from here but
-sends its pre-encoded bodies on its own keep-alive connections, so that it measures the server.
+The UI and the Airflow tasks go through it; the UI also reads the model registry, monitoring and
+the training data summaries through the API's read-only routes (it has no database, registry or
+home folder of its own). Every call returns plain data or raises `ApiError` with a message a
+person can act on (log in again, use a smaller image, start the API, ...). The load generator
+(`rakuten_mlops.simulation.loadgen`) takes its token from here but sends its pre-encoded bodies
+on its own keep-alive connections, so that it measures the server.
 """
 
 from __future__ import annotations
@@ -95,6 +97,11 @@ class ApiClient:
         self._client.close()
 
     def _send(self, method: str, path: str, doing: str, token: str | None = None, **kwargs: Any) -> Any:
+        return self._send_raw(method, path, doing, token, **kwargs).json()
+
+    def _send_raw(
+        self, method: str, path: str, doing: str, token: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             response = self._client.request(method, path, headers=headers, **kwargs)
@@ -113,7 +120,7 @@ class ApiClient:
         if response.status_code >= 400:
             detail = _detail(response)
             raise ApiError(response.status_code, explain(response.status_code, detail, doing), detail)
-        return response.json()
+        return response
 
     def __enter__(self) -> ApiClient:
         return self
@@ -188,3 +195,59 @@ class ApiClient:
         """Report the true product type of a served prediction."""
         payload = {"prediction_id": prediction_id, "true_code": int(true_code)}
         return dict(self._send("POST", "/v1/feedback", "Sending feedback", token, json=payload))
+
+    # ------------------------------------------------------------------ registry (read-only)
+    def model_versions(self, token: str, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """Registered versions, newest first, with metrics, tags and the champion version."""
+        params = {"limit": limit, "offset": offset}
+        return dict(
+            self._send("GET", "/v1/models/versions", "Reading the model registry", token, params=params)
+        )
+
+    def model_version(self, token: str, version: str) -> dict[str, Any]:
+        """One version with its per-class F1 and whether a confusion matrix was logged."""
+        return dict(self._send("GET", f"/v1/models/versions/{version}", f"Reading version {version}", token))
+
+    def confusion_png(self, token: str, version: str) -> bytes:
+        """The confusion-matrix PNG logged with a version's run."""
+        path = f"/v1/models/versions/{version}/confusion.png"
+        return self._send_raw("GET", path, "Reading the confusion matrix", token).content
+
+    # ------------------------------------------------------------------ monitoring (admin)
+    def drift_reports(self, token: str, limit: int = 50) -> dict[str, Any]:
+        """Drift report summaries, newest first (``total`` and ``reports``)."""
+        params = {"limit": limit}
+        return dict(self._send("GET", "/v1/monitoring/drift", "Reading drift reports", token, params=params))
+
+    def drift_report_html(self, token: str, report_id: str) -> str:
+        """The full Evidently HTML of one drift report."""
+        path = f"/v1/monitoring/drift/{report_id}/report.html"
+        return self._send_raw("GET", path, "Reading the Evidently report", token).text
+
+    def live_quality(self, token: str, days: float = 30.0) -> dict[str, Any]:
+        """Live F1 per version and predicted classes over time, and the last live computation."""
+        params = {"days": days}
+        return dict(self._send("GET", "/v1/monitoring/live", "Reading live quality", token, params=params))
+
+    def retrain_decisions(self, token: str, limit: int = 20) -> dict[str, Any]:
+        """The latest retrain decisions and retrain runs, newest first."""
+        params = {"limit": limit}
+        return dict(
+            self._send("GET", "/v1/monitoring/decisions", "Reading retrain decisions", token, params=params)
+        )
+
+    # ------------------------------------------------------------------ training data
+    def data_sources(self, token: str) -> dict[str, Any]:
+        """The training data sets the API can summarise, with the champion and pipeline versions."""
+        return dict(self._send("GET", "/v1/data/sources", "Reading the training data sets", token))
+
+    def data_summary(self, token: str, source_id: str) -> dict[str, Any]:
+        """Rows, class counts and text-length bands of one data set."""
+        path = f"/v1/data/sources/{source_id}/summary"
+        return dict(self._send("GET", path, "Summarising the training data", token))
+
+    def data_examples(self, token: str, source_id: str, code: int, n: int = 8) -> dict[str, Any]:
+        """Up to `n` listings of class `code` with their images (base64)."""
+        path = f"/v1/data/sources/{source_id}/examples"
+        params = {"code": int(code), "n": n}
+        return dict(self._send("GET", path, "Reading example listings", token, params=params))

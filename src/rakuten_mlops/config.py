@@ -328,10 +328,21 @@ class Settings(BaseSettings):
     spool_max_bytes: int = Field(
         256 * 1024 * 1024, ge=1024, description="disk spool bound; past it, new spills are dropped"
     )
+    worker_home: Path | None = Field(
+        None,
+        description="home folder of the pipeline and monitoring runs when the API runs apart from them; "
+        "the API's read routes serve its drift reports, decisions, pipeline splits and streams pool "
+        "(read-only). Default: home",
+    )
 
     @property
     def serving_dir(self) -> Path:
         return self.home / "serving"
+
+    @property
+    def worker_files(self) -> Path:
+        """Where the pipeline and monitoring runs write: `worker_home`, else `home`."""
+        return self.worker_home or self.home
 
     # --- end serving ---
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.orchestration.airflow_helpers import AirflowSite, run_dags, write_test_params
 from tests.helpers import free_port
+from tests.orchestration.airflow_helpers import AirflowSite, run_dags, write_test_params
 
 pytestmark = pytest.mark.slow
 

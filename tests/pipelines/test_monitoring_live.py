@@ -13,7 +13,11 @@ from sklearn.metrics import f1_score
 from rakuten_mlops.config import Params
 from rakuten_mlops.monitoring.live import live_metrics
 from rakuten_mlops.pipelines.monitoring import live_performance
-from rakuten_mlops.pipelines.monitoring_live import read_feedback
+from rakuten_mlops.pipelines.monitoring_live import (
+    class_share_over_time,
+    live_f1_over_time,
+    read_feedback,
+)
 from tests.helpers import make_settings
 
 NOW = dt.datetime(2024, 3, 10, 12, 0, tzinfo=dt.UTC)
@@ -117,3 +121,24 @@ def test_reads_the_serving_database(tmp_path: Path, params: Params) -> None:
     assert live["versions"]["3"]["accuracy"] == pytest.approx(2 / 3)
     assert live["versions"]["4"]["weighted_f1"] == 1.0
     assert (settings.home / "monitoring" / "live" / "latest.json").is_file()
+
+
+def test_live_f1_and_class_share_are_bucketed_by_hour_over_short_spans():
+    t0 = pd.Timestamp("2025-03-01 10:05", tz="UTC")
+    feedback = pd.DataFrame(
+        {
+            "prediction_id": ["a", "b", "c", "a"],
+            "model_version": ["1", "1", "1", "1"],
+            "predicted_code": [10, 40, 10, 10],
+            "true_code": [40, 40, 10, 10],  # the later feedback on "a" corrects the first one
+            "time": [t0, t0, t0 + pd.Timedelta(hours=1), t0 + pd.Timedelta(minutes=5)],
+        }
+    )
+    live = live_f1_over_time(feedback)
+    assert list(live["n"]) == [2, 1]
+    assert list(live["weighted_f1"]) == [1.0, 1.0]
+    predictions = pd.DataFrame({"predicted_code": [10, 10, 40], "time": [t0, t0, t0 + pd.Timedelta(hours=1)]})
+    share = class_share_over_time(predictions)
+    assert share.to_dict("list")["share"] == [1.0, 1.0]
+    assert list(share["code"]) == [10, 40]
+    assert live_f1_over_time(feedback.iloc[0:0]).empty and class_share_over_time(predictions.iloc[0:0]).empty

@@ -199,8 +199,8 @@ def test_cli_and_dag_retrains_write_one_record_format_to_one_log(
     record_retrain(retrain_record(streams / "pool", registered, promotion, source="cli"), settings)
     decision = decide_retrain(settings, params, {"drift_share": 0.5, "drifted_columns": ["text"]}, NO_LIVE)
     conf = {"streams_dir": str(streams)}
-    recorded = steps.record(conf, decision, "run-1", registered, promotion, no_variables)
-    steps.record(conf, decision, "run-1", registered, promotion, no_variables)  # a retried task
+    recorded = steps.record_decision(conf, decision, "run-1", registered, promotion, no_variables)
+    steps.record_decision(conf, decision, "run-1", registered, promotion, no_variables)  # a retried task
     cli, dag = read_jsonl(MonitoringDir.of_home(settings.home).retrains_log)  # the retry appended nothing
     assert sorted(cli) == sorted(dag) == sorted(RETRAIN_RECORD_FIELDS)
     assert (cli["source"], dag["source"]) == ("cli", "airflow") and dag["airflow_run_id"] == "run-1"
@@ -211,9 +211,9 @@ def test_cli_and_dag_retrains_write_one_record_format_to_one_log(
     ]  # tried on this data
 
 
-def test_the_ui_lists_cli_dag_and_older_dag_retrains_alike(settings: Settings, params: Params) -> None:
+def test_the_retrains_route_lists_cli_dag_and_older_dag_retrains_alike(settings: Settings, params: Params) -> None:
     from rakuten_mlops.pipelines.monitoring import RETRAIN_RECORD_FIELDS, record_retrain, retrain_record
-    from rakuten_mlops.ui.monitoring_view import retrains
+    from rakuten_mlops.pipelines.monitoring_reports import retrains
 
     registered = {"version": "3", "data_hash": "abc"}
     promotion = {"promote": True, "reasons": ["better"], "champion_before": "2"}
@@ -233,7 +233,7 @@ def test_the_ui_lists_cli_dag_and_older_dag_retrains_alike(settings: Settings, p
          "airflow_run_id": "run-new", "retrained": {k: v for k, v in dag.items() if k != "finished_at"}},
         settings, params,
     )  # fmt: skip
-    runs = retrains(settings)
+    runs = retrains(settings.home)
     assert sorted(r.get("airflow_run_id") or "cli" for r in runs) == ["cli", "run-new", "run-old"]
     assert all(
         set(RETRAIN_RECORD_FIELDS) & set(r) >= {"registered_version", "promoted", "source"} for r in runs

@@ -1,7 +1,8 @@
 """A real test API for the UI: a tiny trained champion, users, and uvicorn on a free port in a thread.
 
-The UI reads the same home folder (registry, pipeline splits, monitoring files, app database)
-through RAKUTEN_HOME, and reaches the API through RAKUTEN_API_URL, as in production.
+The UI reaches the API through RAKUTEN_API_URL only, as in production: its own RAKUTEN_HOME is an
+empty folder, so every model, monitoring and data summary it shows came through the API (which
+reads the registry, the pipeline splits, the monitoring files and the app database).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,10 +57,10 @@ class Stack:
         headers = {"Authorization": f"Bearer {self.token(user)}"}
         return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
 
-    def ui_env(self, home: Path | None = None, url: str | None = None) -> dict[str, str]:
-        """What the UI process needs to see this stack."""
+    def ui_env(self, ui_home: Path, url: str | None = None) -> dict[str, str]:
+        """What the UI process needs to see this stack: the API's address (its home is not the API's)."""
         return {
-            "RAKUTEN_HOME": str(home or self.home),
+            "RAKUTEN_HOME": str(ui_home),
             "RAKUTEN_API_URL": url or self.url,
             "RAKUTEN_MAX_BATCH_SIZE": str(self.settings.max_batch_size),
             "RAKUTEN_MAX_IMAGE_BYTES": str(self.settings.max_image_bytes),
@@ -94,19 +96,8 @@ def _add_users(settings: Settings) -> None:
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Train a tiny text-only champion (about 15 s), then serve it with uvicorn in a thread."""
-    import uvicorn
-
-    from rakuten_mlops.serving.app import create_app
-
-    patch = pytest.MonkeyPatch()
-    patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    home = tmp_path_factory.mktemp("ui-home")
-    data_dir = tmp_path_factory.mktemp("ui-data")
-    version = _train(home, data_dir)
-    settings = Settings(
+def _api_settings(home: Path) -> Settings:
+    return Settings(
         _env_file=None,  # type: ignore[call-arg]
         home=home,
         **LOCAL,
@@ -118,6 +109,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         max_image_bytes=200_000,
         login_max_failures=100,
     )
+
+
+@contextmanager
+def _serve(settings: Settings, ready_path: str = "/readyz") -> Iterator[str]:
+    """The API of `settings` (users added) served by uvicorn in a thread; yields its URL."""
+    import uvicorn
+
+    from rakuten_mlops.serving.app import create_app
+
     _add_users(settings)
     port = free_port()
     server = uvicorn.Server(
@@ -129,7 +129,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     deadline = time.monotonic() + 60
     while True:
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{url}{ready_path}", timeout=2).status_code == 200:
                 break
         except httpx.TransportError:
             pass
@@ -137,26 +137,52 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             server.should_exit = True
             raise RuntimeError("the test API did not become ready in 60 s")
         time.sleep(0.2)
-    yield Stack(home, data_dir, settings, url, version)
-    server.should_exit = True
-    thread.join(timeout=15)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Train a tiny text-only champion (about 15 s), then serve it with uvicorn in a thread."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    home = tmp_path_factory.mktemp("ui-home")
+    data_dir = tmp_path_factory.mktemp("ui-data")
+    version = _train(home, data_dir)
+    settings = _api_settings(home)
+    with _serve(settings) as url:
+        yield Stack(home, data_dir, settings, url, version)
     patch.undo()
 
 
-@pytest.fixture
-def ui_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    """Point the in-process UI (AppTest) at the stack, or at another home/API URL."""
+@pytest.fixture(scope="session")
+def empty_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """An API on a home folder holding nothing yet: no registry, no monitoring, no pipeline run."""
+    home = tmp_path_factory.mktemp("empty-home")
+    settings = _api_settings(home)
+    with _serve(settings, ready_path="/healthz") as url:
+        yield Stack(home, home / "data", settings, url, "")
 
-    def apply(home: Path | None = None, url: str | None = None) -> None:
+
+@pytest.fixture
+def ui_env(stack: Stack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callable[..., None]]:
+    """Point the in-process UI (AppTest) at the stack's API, or at another API URL."""
+    ui_home = tmp_path / "ui-home"  # never created: the UI has no files of its own
+
+    def apply(url: str | None = None) -> None:
         for var in ENV_VARS:
             monkeypatch.delenv(var, raising=False)
-        for key, value in stack.ui_env(home, url).items():
+        for key, value in stack.ui_env(ui_home, url).items():
             monkeypatch.setenv(key, value)
         get_settings.cache_clear()
 
     apply()
     yield apply
     get_settings.cache_clear()
+    assert not ui_home.exists(), "the UI wrote into its home folder: it must need none"
 
 
 @pytest.fixture

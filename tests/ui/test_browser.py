@@ -46,10 +46,10 @@ def _binaries() -> tuple[str, str]:
 
 @pytest.fixture
 def running_app(stack, tmp_path: Path) -> Iterator[str]:
-    """`streamlit run` of the app on a free port, seeing the test API and its home folder."""
+    """`streamlit run` of the app on a free port, seeing the test API only (its own home is empty)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAKUTEN_")}
-    env.update(stack.ui_env())
+    env.update(stack.ui_env(tmp_path / "ui-home"))
     log = (tmp_path / "streamlit.log").open("w")
     proc = subprocess.Popen(
         streamlit_argv("127.0.0.1", port), env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT

@@ -23,8 +23,8 @@ def test_training_split_classes_lengths_examples_and_images(make_app, stack):
     assert classes["rows"].sum() == len(train)
     top = train["prdtypecode"].value_counts()
     assert f"{category_name(top.index[0], 'fr')} ({top.index[0]})" in set(classes["category"])
-    lengths = next(f for f in frames if "chars" in f.columns)
-    assert len(lengths) == 2 * len(train)
+    lengths = next(f for f in frames if "listings" in f.columns)
+    assert lengths["listings"].sum() == 2 * len(train)  # each title and each description in one band
     assert "of descriptions are empty" in page
 
     code = 2583
@@ -42,7 +42,7 @@ def test_english_class_names(make_app):
     assert "Pools and spas (2583)" in at.selectbox(key="data_class").options
 
 
-def test_no_training_data_says_what_to_run(make_app, ui_env, tmp_path):
-    ui_env(home=tmp_path / "fresh-home")
+def test_no_training_data_says_what_to_run(make_app, ui_env, empty_stack):
+    ui_env(url=empty_stack.url)
     at = make_app(page="data_page.py")
     assert "No training data yet: run `rakuten-mlops pipeline run --data-dir DATA`" in texts(at)

@@ -1,4 +1,4 @@
-"""Models page: registry versions and metrics for everyone; promote and rollback for admins only."""
+"""Models page: versions and metrics for everyone, through the API; promote and rollback for admins."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from rakuten_mlops.lifecycle.registry import CHAMPION
+from tests.helpers import free_port
 from tests.ui.helpers import chart_frames, chart_specs, texts
 
 
@@ -68,8 +69,17 @@ def test_admin_promotes_then_rolls_back_and_the_api_follows(make_app, stack):
     assert stack.call("GET", "/v1/model").json()["version"] == stack.version
 
 
-def test_empty_registry_says_how_to_train(make_app, ui_env, tmp_path):
-    ui_env(home=tmp_path / "fresh-home")
+def test_empty_registry_says_how_to_train(make_app, ui_env, empty_stack):
+    ui_env(url=empty_stack.url)
     at = make_app(page="models_page.py")
+    assert not at.exception and not at.error, [e.value for e in at.error]
     assert "is registered yet: train one with `rakuten-mlops pipeline run" in texts(at)
-    assert not (tmp_path / "fresh-home").exists(), "reading the registry must not create it"
+
+
+def test_api_going_down_is_reported_on_the_models_page(make_app, ui_env):
+    at = make_app()
+    ui_env(url=f"http://127.0.0.1:{free_port()}")
+    at.switch_page("models_page.py").run()
+    assert not at.exception
+    message = " ".join(str(e.value) for e in at.error)
+    assert "Reading the model registry failed: the API at" in message and "does not answer" in message

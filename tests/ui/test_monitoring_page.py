@@ -1,4 +1,4 @@
-"""Monitoring page: clear messages before any report; drift, live F1, classes and decisions after."""
+"""Monitoring page (admins): clear messages before any report; drift, live F1, classes and decisions after."""
 
 from __future__ import annotations
 
@@ -8,21 +8,27 @@ import pandas as pd
 import pytest
 
 from rakuten_mlops.config import Params
-from rakuten_mlops.ui.monitoring_view import read_feedback
+from rakuten_mlops.pipelines.monitoring_live import recent_feedback
 from tests.services import require_module
 from tests.ui.helpers import chart_frames, texts
 
 
-def test_before_any_monitoring_each_section_says_what_to_run(make_app, ui_env, tmp_path):
-    ui_env(home=tmp_path / "fresh-home")
+def test_monitoring_is_for_admins(make_app):
     at = make_app(page="monitoring_page.py")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any(i.value.startswith("Monitoring is for admins") for i in at.info)
+    assert not at.get("header")
+
+
+def test_before_any_monitoring_each_section_says_what_to_run(make_app, ui_env, empty_stack):
+    ui_env(url=empty_stack.url)
+    at = make_app(user="root", page="monitoring_page.py")
     assert not at.exception and not at.error, [e.value for e in at.error]
     infos = [i.value for i in at.info]
     assert any(i.startswith("No drift report yet — run `rakuten-mlops drift") for i in infos)
     assert any(i.startswith("No feedback yet: live F1 needs the true category") for i in infos)
     assert "No logged predictions yet: they appear here once the API has served some." in infos
     assert "No retrain decision yet — run `rakuten-mlops monitor check`." in infos
-    assert not (tmp_path / "fresh-home").exists(), "reading must not create the app database"
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +48,9 @@ def monitored(stack):
         body = {"prediction_id": pred["prediction_id"], "true_code": int(true_code)}
         assert stack.call("POST", "/v1/feedback", json=body).status_code == 202
     deadline = time.monotonic() + 20
-    while len(read_feedback(stack.settings)) < len(preds):  # the API writes its log in the background
+    while len(recent_feedback(stack.settings.app_database_url)) < len(
+        preds
+    ):  # the API writes its log in the background
         assert time.monotonic() < deadline, "feedback did not reach the app database"
         time.sleep(0.1)
     decision = monitor_check(
@@ -53,7 +61,7 @@ def monitored(stack):
 
 @pytest.mark.slow
 def test_drift_live_f1_predicted_classes_and_decisions(make_app, stack, monitored):
-    at = make_app(page="monitoring_page.py")
+    at = make_app(user="root", page="monitoring_page.py")
     assert not at.exception and not at.error, [e.value for e in at.error]
     page = texts(at)
     decision = monitored["decision"]

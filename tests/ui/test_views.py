@@ -1,4 +1,4 @@
-"""The UI's plain functions (no API, no Streamlit): uploads, error messages, time series, labels."""
+"""The UI's plain functions (no API, no Streamlit): uploads, error messages, labels."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from rakuten_mlops.config import Settings
 from rakuten_mlops.data.schema import LayoutError
 from rakuten_mlops.ui.batch_io import predict_listings, read_images_zip, read_listings_upload
 from rakuten_mlops.ui.labels import category_label, category_with_code
-from rakuten_mlops.ui.monitoring_view import class_share_over_time, live_f1_over_time
 
 
 def _zip(files: dict[str, bytes]) -> bytes:
@@ -108,27 +107,6 @@ def test_batch_sends_chunks_within_row_and_byte_limits():
         list(out["category"]) == ["Piscines et spas"] * 7
         and list(out["category_en"]) == ["Pools and spas"] * 7
     )
-
-
-def test_live_f1_and_class_share_are_bucketed_by_hour_over_short_spans():
-    t0 = pd.Timestamp("2025-03-01 10:05", tz="UTC")
-    feedback = pd.DataFrame(
-        {
-            "prediction_id": ["a", "b", "c", "a"],
-            "model_version": ["1", "1", "1", "1"],
-            "predicted_code": [10, 40, 10, 10],
-            "true_code": [40, 40, 10, 10],  # the later feedback on "a" corrects the first one
-            "time": [t0, t0, t0 + pd.Timedelta(hours=1), t0 + pd.Timedelta(minutes=5)],
-        }
-    )
-    live = live_f1_over_time(feedback)
-    assert list(live["n"]) == [2, 1]
-    assert list(live["weighted_f1"]) == [1.0, 1.0]
-    predictions = pd.DataFrame({"predicted_code": [10, 10, 40], "time": [t0, t0, t0 + pd.Timedelta(hours=1)]})
-    share = class_share_over_time(predictions)
-    assert share.to_dict("list")["share"] == [1.0, 1.0]
-    assert list(share["code"]) == [10, 40]
-    assert live_f1_over_time(feedback.iloc[0:0]).empty and class_share_over_time(predictions.iloc[0:0]).empty
 
 
 def test_labels_in_both_languages_and_unknown_codes():

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
 from mlflow.entities.model_registry import ModelVersion
@@ -127,3 +131,82 @@ def list_versions(c: MlflowClient, name: str) -> list[VersionRow]:
             )
         )
     return rows
+
+
+PER_CLASS_METRIC = re.compile(r"^test_f1_class_(\d+)$")
+CONFUSION_ARTIFACTS = ("evaluation/confusion_fusion.png", "evaluation/confusion_text.png")
+
+
+def registry_missing(settings: Settings) -> bool:
+    """A default SQLite registry that does not exist yet: nothing was trained (reading must not create it)."""
+    uri = settings.registry_uri
+    return uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file()
+
+
+def versions_with_champion(settings: Settings) -> list[VersionRow]:
+    """Every registered version, newest first, the champion's `aliases` filled in.
+
+    Raises MlflowException (or a connection error) when the registry cannot be reached.
+    """
+    if registry_missing(settings):
+        return []
+    c = client(settings)
+    rows = list_versions(c, settings.model_name)
+    # Version searches do not always carry aliases: ask for the champion alias itself.
+    champion = get_champion(c, settings.model_name)
+    for row in rows:
+        if champion is not None and row.version == str(champion.version) and CHAMPION not in row.aliases:
+            row.aliases.append(CHAMPION)
+    return rows
+
+
+def per_class_f1(row: VersionRow) -> list[tuple[int, float]]:
+    """Test-set F1 of each class logged with the version's run, lowest first: (code, f1)."""
+    out = []
+    for name, value in row.metrics.items():
+        match = PER_CLASS_METRIC.match(name)
+        if match:
+            out.append((int(match.group(1)), float(value)))
+    return sorted(out, key=lambda item: item[1])
+
+
+def confusion_artifact(settings: Settings, run_id: str) -> str | None:
+    """Artifact path of the confusion-matrix PNG logged with a run (the fused model's when there is one)."""
+    if not run_id:
+        return None
+    try:
+        logged = {a.path for a in client(settings).list_artifacts(run_id, "evaluation")}
+    except Exception:  # an artifact store that does not answer: the image is simply not available
+        return None
+    return next((path for path in CONFUSION_ARTIFACTS if path in logged), None)
+
+
+def confusion_image(settings: Settings, run_id: str) -> tuple[bytes, str] | None:
+    """The confusion-matrix PNG logged with a run and its artifact path; None when there is none."""
+    path = confusion_artifact(settings, run_id)
+    if path is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="rakuten-registry-") as tmp:
+        local = client(settings).download_artifacts(run_id, path, tmp)
+        return Path(local).read_bytes(), path
+
+
+def champion_version(settings: Settings) -> str | None:
+    """Version holding the champion alias; None when there is none or the registry does not answer."""
+    if registry_missing(settings):
+        return None
+    try:
+        champion = get_champion(client(settings), settings.model_name)
+    except Exception:  # an unreachable registry: callers show what they know without it
+        return None
+    return str(champion.version) if champion is not None else None
+
+
+def redact(uri: str) -> str:
+    """A URI without its password, for display."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
-from rakuten_mlops.cli_support import console, err_console
-
+# Own consoles, not cli_support's: that module imports the pipeline code, which the UI must not import.
+console = Console()
+err_console = Console(stderr=True)
 APP_PATH = Path(__file__).with_name("app.py")
 
 

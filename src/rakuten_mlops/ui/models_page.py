@@ -1,48 +1,30 @@
 """Models page: registry versions, metrics, the champion, promotion decisions, per-class F1, confusion matrix.
 
-Admins can promote a version or roll back: the API checks the role, moves the alias and loads
-the new champion at once (the UI itself never writes to the registry).
+Everything is read through the API's registry routes (`GET /v1/models/...`). Admins can promote a
+version or roll back: the API checks the role, moves the alias and loads the new champion at once
+(the UI itself never reads or writes the registry).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import altair as alt
 import streamlit as st
 
 from rakuten_mlops.api_client import ApiError, UserSession
-from rakuten_mlops.config import Settings
-from rakuten_mlops.lifecycle.registry import VersionRow
 from rakuten_mlops.ui import session
 from rakuten_mlops.ui.charts import LABELS
-from rakuten_mlops.ui.registry_view import (
-    champion_of,
-    confusion_image,
-    per_class_f1,
-    registry_versions,
-    versions_frame,
-)
+from rakuten_mlops.ui.registry_view import champion_of, per_class_f1, versions_frame
 
 
-def redact(uri: str) -> str:
-    """A URI without its password, for display."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def show_champion(champion: VersionRow | None) -> None:
+def show_champion(champion: dict[str, Any] | None) -> None:
     if champion is None:
         st.warning("No version holds the `champion` alias: the API has nothing to serve yet.")
         return
-    st.subheader(f"Champion: version {champion.version}")
-    m = champion.metrics
+    st.subheader(f"Champion: version {champion['version']}")
+    m = champion["metrics"]
     c1, c2, c3 = st.columns(3)
     c1.metric(
         "Gold weighted F1", f"{m['gold_system_weighted_f1']:.3f}" if "gold_system_weighted_f1" in m else "–"
@@ -50,16 +32,20 @@ def show_champion(champion: VersionRow | None) -> None:
     c2.metric(
         "Test weighted F1", f"{m['test_system_weighted_f1']:.3f}" if "test_system_weighted_f1" in m else "–"
     )
-    c3.metric("Modalities", champion.tags.get("modalities", "–"))
-    decision = champion.tags.get("promotion.decision")
+    c3.metric("Modalities", champion["tags"].get("modalities", "–"))
+    decision = champion["tags"].get("promotion.decision")
     if decision:
-        st.caption(f"Decision: {decision}. Reasons: {champion.tags.get('promotion.reasons', '–')}")
+        st.caption(f"Decision: {decision}. Reasons: {champion['tags'].get('promotion.reasons', '–')}")
 
 
-def show_version(s: Settings, row: VersionRow, lang: str) -> None:
+def show_version(user: UserSession, version: str, lang: str) -> None:
+    try:
+        row = session.api().model_version(user.token, version)
+    except ApiError as exc:
+        session.fail(exc)
     st.markdown(
-        f"**Version {row.version}** · decision: {row.tags.get('promotion.decision', '–')} · "
-        f"reasons: {row.tags.get('promotion.reasons', '–')}"
+        f"**Version {row['version']}** · decision: {row['tags'].get('promotion.decision', '–')} · "
+        f"reasons: {row['tags'].get('promotion.reasons', '–')}"
     )
     left, right = st.columns(2)
     with left:
@@ -79,11 +65,16 @@ def show_version(s: Settings, row: VersionRow, lang: str) -> None:
             )
             st.altair_chart(chart, width="stretch")
     with right:
-        image = confusion_image(s, row.run_id)
-        if image is None:
+        artifact = row.get("confusion_matrix")
+        if not artifact:
             st.info("No confusion matrix logged with this version's run.")
-        else:
-            st.image(image[0], caption=f"Confusion matrix, test set ({image[1]})")
+            return
+        try:
+            image = session.api().confusion_png(user.token, version)
+        except ApiError as exc:
+            st.warning(exc.message)
+            return
+        st.image(image, caption=f"Confusion matrix, test set ({artifact})")
 
 
 def _admin_action(action: Callable[[], dict[str, Any]], rollback: bool = False) -> None:
@@ -101,17 +92,15 @@ def _admin_action(action: Callable[[], dict[str, Any]], rollback: bool = False) 
     st.rerun()
 
 
-def admin_actions(user: UserSession, s: Settings, selected: VersionRow, champion: VersionRow | None) -> None:
+def admin_actions(user: UserSession, selected: str, champion: dict[str, Any] | None) -> None:
     if not user.is_admin:
         st.caption("Promoting a version and rolling back are for admins.")
         return
     left, right = st.columns(2)
-    is_champion = champion is not None and champion.version == selected.version
-    if left.button(
-        f"Make version {selected.version} champion", disabled=is_champion, key="promote", type="primary"
-    ):
-        _admin_action(lambda: session.api().promote(user.token, selected.version))
-    previous = champion.tags.get("previous_champion") if champion else None
+    is_champion = champion is not None and champion["version"] == selected
+    if left.button(f"Make version {selected} champion", disabled=is_champion, key="promote", type="primary"):
+        _admin_action(lambda: session.api().promote(user.token, selected))
+    previous = champion["tags"].get("previous_champion") if champion else None
     label = f"Roll back to version {previous}" if previous else "Roll back (nothing to roll back to)"
     if right.button(label, disabled=not previous, key="rollback"):
         _admin_action(lambda: session.api().rollback(user.token), rollback=True)
@@ -120,30 +109,31 @@ def admin_actions(user: UserSession, s: Settings, selected: VersionRow, champion
 def main() -> None:
     user = session.require_login()
     lang = session.lang()
-    s = session.settings()
     st.title("Models")
-    st.caption(f"Model `{s.model_name}` in the registry at {redact(s.registry_uri)}")
     try:
-        rows = registry_versions(s)
-    except Exception as exc:  # any backend failure (no database, server down) is shown, not raised
-        st.error(f"The model registry cannot be read ({exc.__class__.__name__}: {exc}).")
-        st.stop()
+        listing = session.api().model_versions(user.token, limit=200)
+    except ApiError as exc:
+        session.fail(exc)
+    name = listing["model_name"]
+    st.caption(f"Model `{name}` in the registry at {listing['registry']}")
+    rows = listing["versions"]
     if not rows:
         st.info(
-            f"No version of `{s.model_name}` is registered yet: train one with "
+            f"No version of `{name}` is registered yet: train one with "
             "`rakuten-mlops pipeline run --data-dir DATA` (see `rakuten-mlops data sample`)."
         )
         st.stop()
     champion = champion_of(rows)
     show_champion(champion)
     st.subheader("Registered versions")
+    if listing["total"] > len(rows):
+        st.caption(f"The {len(rows)} newest of {listing['total']} versions.")
     st.dataframe(versions_frame(rows), hide_index=True)
-    versions = [r.version for r in rows]
-    default = versions.index(champion.version) if champion else 0
+    versions = [r["version"] for r in rows]
+    default = versions.index(champion["version"]) if champion else 0
     chosen = st.selectbox("Version", versions, index=default, key="models_version")
-    selected = rows[versions.index(chosen)]
-    admin_actions(user, s, selected, champion)
-    show_version(s, selected, lang)
+    admin_actions(user, chosen, champion)
+    show_version(user, chosen, lang)
 
 
 if __name__ == "__main__":

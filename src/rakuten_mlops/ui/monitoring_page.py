@@ -1,5 +1,9 @@
 """Monitoring page: drift reports (summary + Evidently HTML), live F1 and predicted classes over time,
-retrain decisions."""
+retrain decisions.
+
+Read through the API's monitoring routes (`GET /v1/monitoring/...`), which are for admins: they
+describe every user's predictions and feedback.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +13,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from rakuten_mlops.config import Settings
+from rakuten_mlops.api_client import ApiError, UserSession
 from rakuten_mlops.ui import session
 from rakuten_mlops.ui.labels import category_with_code
-from rakuten_mlops.ui.monitoring_view import (
-    class_share_over_time,
-    decisions,
-    drift_columns,
-    drift_history,
-    drift_reports,
-    live_f1_over_time,
-    live_latest,
-    read_feedback,
-    read_predictions,
-    report_html_path,
-    retrains,
-)
+from rakuten_mlops.ui.monitoring_view import drift_columns, drift_history, series
 
 NO_DRIFT = (
     "No drift report yet — run `rakuten-mlops drift --current DATA` (DATA: a data folder, a .parquet, an "
@@ -38,9 +30,12 @@ def _report_label(report: dict[str, Any]) -> str:
     return f"{report.get('created_at', '?')} · {current} · drift share {report.get('drift_share', 0):.2f}"
 
 
-def show_drift(s: Settings) -> None:
+def show_drift(user: UserSession) -> None:
     st.header("Drift")
-    reports = drift_reports(s)
+    try:
+        reports = session.api().drift_reports(user.token)["reports"]
+    except ApiError as exc:
+        session.fail(exc)
     if not reports:
         st.info(NO_DRIFT)
         return
@@ -74,16 +69,20 @@ def show_drift(s: Settings) -> None:
         )
         st.altair_chart(line.properties(title="Drift share over time"), width="stretch")
     if st.toggle("Show the full Evidently report", key="show_evidently"):
-        path = report_html_path(report)
-        if path is None:
-            st.warning(f"report.html is missing from {report['folder']}")
-        else:
-            st.iframe(path, height=900, alt="Evidently drift report")
+        if not report.get("has_html"):
+            st.warning(f"report.html is missing from drift report {report['id']}")
+            return
+        try:
+            html = session.api().drift_report_html(user.token, report["id"])
+        except ApiError as exc:
+            st.warning(exc.message)
+            return
+        st.iframe(html, height=900, alt="Evidently drift report")
 
 
-def show_live(s: Settings) -> None:
+def show_live(live_quality: dict[str, Any]) -> None:
     st.header("Live quality")
-    live = live_latest(s)
+    live = live_quality.get("latest")
     if live and live.get("versions"):
         rows = [{"model version": v, **scores} for v, scores in live["versions"].items()]
         st.caption(
@@ -91,11 +90,10 @@ def show_live(s: Settings) -> None:
             f"champion version {live.get('champion_version')}."
         )
         st.dataframe(pd.DataFrame(rows), hide_index=True)
-    try:
-        over_time = live_f1_over_time(read_feedback(s))
-    except (ConnectionError, ImportError) as exc:
-        st.warning(f"Feedback cannot be read from the app database: {exc}")
+    if live_quality.get("feedback_error"):
+        st.warning(f"Feedback cannot be read from the app database: {live_quality['feedback_error']}")
         return
+    over_time = series(live_quality["f1_over_time"], ["time", "model_version", "weighted_f1", "n"])
     if over_time.empty:
         st.info(
             "No feedback yet: live F1 needs the true category of served predictions "
@@ -113,16 +111,15 @@ def show_live(s: Settings) -> None:
         )
     )
     st.altair_chart(chart.properties(title="Live weighted F1 over time"), width="stretch")
-    st.caption(f"{int(over_time['n'].sum())} feedback rows.")
+    st.caption(f"{live_quality['feedback_rows']} feedback rows.")
 
 
-def show_predicted_classes(s: Settings, lang: str) -> None:
+def show_predicted_classes(live_quality: dict[str, Any], lang: str) -> None:
     st.header("Predicted categories over time")
-    try:
-        share = class_share_over_time(read_predictions(s))
-    except (ConnectionError, ImportError) as exc:
-        st.warning(f"Predictions cannot be read from the app database: {exc}")
+    if live_quality.get("predictions_error"):
+        st.warning(f"Predictions cannot be read from the app database: {live_quality['predictions_error']}")
         return
+    share = series(live_quality["class_share"], ["time", "code", "rows", "share"])
     if share.empty:
         st.info("No logged predictions yet: they appear here once the API has served some.")
         return
@@ -139,12 +136,16 @@ def show_predicted_classes(s: Settings, lang: str) -> None:
         )
     )
     st.altair_chart(chart, width="stretch")
-    st.caption(f"{int(share['rows'].sum())} most recent predictions.")
+    st.caption(f"{live_quality['prediction_rows']} most recent predictions.")
 
 
-def show_decisions(s: Settings) -> None:
+def show_decisions(user: UserSession) -> None:
     st.header("Retrain decisions")
-    recent = decisions(s)
+    try:
+        answer = session.api().retrain_decisions(user.token)
+    except ApiError as exc:
+        session.fail(exc)
+    recent = answer["decisions"]
     if not recent:
         st.info("No retrain decision yet — run `rakuten-mlops monitor check`.")
     else:
@@ -160,21 +161,30 @@ def show_decisions(s: Settings) -> None:
             for d in recent
         ]
         st.dataframe(pd.DataFrame(rows), hide_index=True)
-    runs = retrains(s)
+    runs = answer["retrains"]
     if runs:
         st.subheader("Retrains")
         st.dataframe(pd.DataFrame(runs), hide_index=True)
 
 
 def main() -> None:
-    session.require_login()
-    s = session.settings()
+    user = session.require_login()
     st.title("Monitoring")
-    st.caption(f"Reports under {s.home.resolve() / 'monitoring'}")
-    show_drift(s)
-    show_live(s)
-    show_predicted_classes(s, session.lang())
-    show_decisions(s)
+    if not user.is_admin:
+        st.info(
+            "Monitoring is for admins: drift reports, live quality and retrain decisions describe "
+            "every user's predictions and feedback."
+        )
+        st.stop()
+    st.caption(f"Reports and live quality from the API at {session.api_url()}")
+    show_drift(user)
+    try:
+        live_quality = session.api().live_quality(user.token)
+    except ApiError as exc:
+        session.fail(exc)
+    show_live(live_quality)
+    show_predicted_classes(live_quality, session.lang())
+    show_decisions(user)
 
 
 if __name__ == "__main__":

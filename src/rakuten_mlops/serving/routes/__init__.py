@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter
 
-from rakuten_mlops.serving.routes import auth, health, model, predict, users
+from rakuten_mlops.serving.routes import auth, data, health, model, monitoring, predict, registry, users
 
 api_router = APIRouter(prefix="/v1")
-for module in (auth, predict, model, users):
+for module in (auth, predict, model, users, registry, monitoring, data):
     api_router.include_router(module.router)
 
 root_router = health.router
