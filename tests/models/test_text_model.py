@@ -207,15 +207,19 @@ def test_svm_split_over_threads_is_the_same_model(train, class_weight) -> None:
     np.testing.assert_array_equal(split.predict(x), one.predict(x))
 
 
-def test_refit_keeps_the_choice_and_calibration_and_learns_the_new_rows(model: TextClassifier, train) -> None:
+@pytest.mark.parametrize("chosen", ["svm_balanced", "stack"])
+def test_refit_keeps_the_choice_and_learns_the_new_rows(train, chosen: str) -> None:
+    model = TextClassifier(TextParams(model=chosen), random_state=0).fit(train, train["prdtypecode"])
     more = pd.concat([train, generate_listings(10, seed=3)], ignore_index=True)
     marker = more.index[more["prdtypecode"] == POOL][:8]
     more.loc[marker, "designation"] = "zorglubix " + more.loc[marker, "designation"]
     refitted = model.refit(more, more["prdtypecode"])
-    assert refitted.chosen_ == model.chosen_ and refitted.selection_ is model.selection_
-    assert getattr(refitted, "stacker_", None) is getattr(model, "stacker_", None)
-    assert getattr(refitted, "temperature_", None) == getattr(model, "temperature_", None)
-    assert refitted.refit_rows_ == len(more)
+    assert refitted.chosen_ == chosen and refitted.selection_ is model.selection_
+    assert refitted.params is model.params and refitted.refit_rows_ == len(more)
+    if chosen == "stack":  # the stacker is fitted again on out-of-fold scores of the new rows
+        assert refitted.stacker_ is not model.stacker_
+    else:  # the temperature moves no decision: kept, one fit
+        assert refitted.temperature_ == model.temperature_
     assert "zorglubix" in refitted.vectorizers_["word"].vocabulary_
     assert "zorglubix" not in model.vectorizers_["word"].vocabulary_  # the original is untouched
     probe = pd.DataFrame({"designation": ["zorglubix"], "description": [""]})

@@ -211,7 +211,9 @@ def test_cli_and_dag_retrains_write_one_record_format_to_one_log(
     ]  # tried on this data
 
 
-def test_the_retrains_route_lists_cli_dag_and_older_dag_retrains_alike(settings: Settings, params: Params) -> None:
+def test_the_retrains_route_lists_cli_dag_and_older_dag_retrains_alike(
+    settings: Settings, params: Params
+) -> None:
     from rakuten_mlops.pipelines.monitoring import RETRAIN_RECORD_FIELDS, record_retrain, retrain_record
     from rakuten_mlops.pipelines.monitoring_reports import retrains
 

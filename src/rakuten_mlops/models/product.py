@@ -49,8 +49,8 @@ class ProductClassifier:
     ) -> ProductClassifier:
         """A copy whose text model and image head learned from `frame`, with this model's choices.
 
-        The text candidate, its calibration and the fusion are kept (they were fitted out of fold
-        on this model's own training rows); the base models are refitted once. An image head that
+        The text candidate and the fusion are kept (no new selection; see `TextClassifier.refit`
+        for how the text model is refitted); the image head is fitted once more. An image head that
         would see a class missing from its current classes is left as it is, so the fusion's
         inputs keep their meaning.
         """

@@ -17,8 +17,8 @@ predictions give its cross-validated weighted F1, and the best mean wins (a more
 candidate must beat a simpler one by more than ``selection_margin``). The vectorizers are fitted
 once on all training rows (unsupervised), every base model once per fold, and only the chosen
 candidate's base models once more on every row (each SVM spread over the cores by class, see
-:func:`fit_svm`). :meth:`TextClassifier.refit` relearns the chosen model on more rows with one
-fit, keeping the choice and the calibration.
+:func:`fit_svm`). :meth:`TextClassifier.refit` relearns the chosen model on more rows without a new selection:
+one fit for the SVMs (their temperature is kept), a new out-of-fold pass for the stack.
 """
 
 from __future__ import annotations
@@ -218,14 +218,14 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         }
 
     def refit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> TextClassifier:
-        """A copy that learned from new rows with this model's choice and calibration.
+        """A copy that learned from new rows with this model's choice (no new selection).
 
-        The vectorizers and the chosen base models are fitted once on `X`; the candidate, the
-        softmax temperature or the stacker (fitted on out-of-fold scores of this model's rows) are
-        kept. It costs one fit instead of k + 1, which is what makes refitting on train + val +
-        test cheap; the stacker and the temperature work on class scores, not on features, so
-        they carry over to base models fitted on more rows (the final fit already uses them on
-        base models fitted on more rows than their out-of-fold ones).
+        ``svm`` and ``svm_balanced``: the vectorizers and the SVM are fitted once on `X` and the
+        softmax temperature is kept (it calibrates without moving any decision): one fit instead
+        of k + 1. ``stack``: the stacker weighs two models whose score scales grow with the rows
+        they learned from, so it is fitted again on out-of-fold scores of the new rows (k + 1
+        fits of the two base models); keeping the train split's stacker cost 0.006 weighted F1
+        on en17k (13.6k rows, seed 0).
         """
         y = np.asarray(y)
         classes = np.unique(y)
@@ -234,10 +234,15 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
             raise InvalidInputError(
                 f"refit rows have classes {classes.tolist()}, the model knows {chosen_on}"
             )
-        new = copy.copy(self)
-        new.vectorizers_ = self._make_vectorizers()
-        x_all, x_words = new._features(X, fit=True)
-        new.members_ = new._fit_final(x_all, x_words, y)
+        if self.chosen_ == "stack":
+            fixed = self._p().model_copy(update={"model": "stack"})
+            new = TextClassifier(fixed, random_state=self.random_state).fit(X, y)
+            new.params, new.selection_ = self.params, self.selection_
+        else:
+            new = copy.copy(self)
+            new.vectorizers_ = self._make_vectorizers()
+            x_all, x_words = new._features(X, fit=True)
+            new.members_ = new._fit_final(x_all, x_words, y)
         new.oof_proba_ = None  # type: ignore[assignment]
         new.refit_rows_ = len(y)
         return new

@@ -2,9 +2,8 @@
 
 Validation and test metrics stay those of the model fitted on the train split (`evaluate`); the
 model that is registered and judged by the promotion gate on gold is the refitted one, which
-learned from train + val + test with the choices training made: the text candidate, its
-calibration and the fusion are kept, the base models are refitted once (see
-`ProductClassifier.refit`), so a refit costs about one fit, not a second training.
+learned from train + val + test with the choices training made: the text candidate and the
+fusion are kept, nothing is selected again (see `ProductClassifier.refit`).
 Gold never feeds a fit. ``split.refit: false`` registers the train-split model as it is.
 """
 
