@@ -194,21 +194,36 @@ def pipeline_step(
 @app.command("predict")
 @friendly_errors
 def predict(
-    input: Annotated[Path, typer.Option("--input", help="listings in the X_*_update.csv format")],
-    output: Annotated[Path, typer.Option("--output", help="CSV to write")],
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help="listings (X_*_update.csv columns): a CSV or Parquet file, or a folder of part files",
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", help="a .csv file, a .parquet file, or a folder (no suffix) for Parquet part files"
+        ),
+    ],
     images: Annotated[
         Path | None, typer.Option("--images", help="folder of image_<imageid>_product_<productid>.jpg")
     ] = None,
     model_uri: Annotated[str | None, typer.Option(help="default: models:/<model name>@champion")] = None,
-    batch_size: Annotated[int, typer.Option(help="rows per prediction call")] = 2000,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", help="rows read, predicted and written at a time (bounds memory)")
+    ] = 10_000,
 ) -> None:
-    """Batch prediction with the champion: keeps the input's index, adds prdtypecode and probability."""
+    """Batch prediction with the champion, streamed: keeps the input's index, adds prdtypecode,
+    probability, category, modalities and model_version."""
     from rakuten_mlops.pipelines.predict import predict_file
 
     with RichProgress() as progress:
-        result = predict_file(input, output, get_settings(), images, model_uri, batch_size, progress)
+        result = predict_file(input, output, get_settings(), images, model_uri, chunk_size, progress)
     console.print(
-        f"wrote {result['predicted']} predictions to [bold]{output}[/] with model {result['model_uri']}"
+        f"wrote {result['predicted']} predictions to [bold]{result['output']}[/] ({result['format']}) "
+        f"with model {result['model_uri']} (version {result['model_version']})"
         + (f"; {result['rejected']} rows rejected → {result['rejects_path']}" if result["rejected"] else "")
     )
 

@@ -8,6 +8,7 @@ import mlflow
 import pandas as pd
 import pytest
 
+from rakuten_mlops.models.pyfunc import MODEL_SIGNATURE
 from rakuten_mlops.pipelines.runner import run_pipeline
 from tests.helpers import fast_params, make_settings
 from tests.services import require_module
@@ -38,7 +39,9 @@ def test_pipeline_with_images_and_cache(tmp_path: Path, image_sample_dir: Path) 
 
     mlflow.set_tracking_uri(settings.tracking_uri)
     model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@champion")
-    assert model.metadata.signature is not None
+    assert model.metadata.signature == MODEL_SIGNATURE  # the same for text-only and image models
+    pins = Path(mlflow.pyfunc.get_model_dependencies(f"models:/{settings.model_name}@champion"))
+    assert {"torch", "efficientnet-lite-pytorch"} <= {r.split("==")[0] for r in pins.read_text().split()}
     # logged from code: the model class comes from the package, nothing of it is cloudpickled
     flavor = model.metadata.flavors["python_function"]
     assert flavor["loader_module"] == "mlflow.pyfunc.loaders.code_model"

