@@ -94,7 +94,9 @@ def build_state(settings: Settings) -> ServingState:
     engine = make_engine(settings.app_database_url)
     sessions = session_factory(engine)
     metrics = ServingMetrics()
-    metrics.registry.register(MonitoringCollector(settings.home))
+    # Drift, live quality and decisions as the monitoring runs record them: in the worker's home
+    # when the API has a home of its own (compose), as the read routes serve them.
+    metrics.registry.register(MonitoringCollector(settings.worker_files))
     plog = PredictionLog(
         engine,
         settings.serving_dir / "spool",

@@ -55,7 +55,11 @@ class MonitoringCollector(Collector):
         drift = self._read("drift summary", lambda: read_json_or_none(self.monitoring.latest_drift))
         live = self._read("live performance", lambda: read_json_or_none(self.monitoring.latest_live))
         records = self._read("decision log", lambda: read_jsonl(self.monitoring.decisions_log)) or []
-        return self._families(drift, live, decision_counts(records))
+        try:
+            return iter(list(self._families(drift, live, decision_counts(records))))
+        except Exception as exc:  # a file of an unexpected shape: the series are left out instead
+            log.warning("monitoring results not exported: %s", exc)
+            return self._families(None, None, decision_counts([]))
 
     @staticmethod
     def _read(what: str, read: Any) -> Any:
@@ -87,6 +91,7 @@ class MonitoringCollector(Collector):
         for version, scores in (live or {}).get("versions", {}).items():
             if scores.get("weighted_f1") is not None:  # no feedback, no value
                 f1.add_metric([str(version)], float(scores["weighted_f1"]))
+            if scores.get("accuracy") is not None:
                 accuracy.add_metric([str(version)], float(scores["accuracy"]))
         yield f1
         yield accuracy
