@@ -8,20 +8,12 @@ from typing import Any
 import pandas as pd
 
 from rakuten_mlops.config import Settings
+from rakuten_mlops.data.csv_export import safe_for_spreadsheets
 from rakuten_mlops.data.loader import load_listings_file
 from rakuten_mlops.data.validation import EMPTY_DESIGNATION, validate
 from rakuten_mlops.errors import MissingInputError
-from rakuten_mlops.infra import neutralise_cell
 from rakuten_mlops.lifecycle.registry import CHAMPION, configure_mlflow
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
-
-
-def safe_for_spreadsheets(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy whose text cells (and index) cannot run as spreadsheet formulas."""
-    out = frame.map(neutralise_cell)
-    out.index = frame.index.map(neutralise_cell)
-    out.columns = frame.columns.map(neutralise_cell)
-    return out
 
 
 def champion_uri(settings: Settings) -> str:
