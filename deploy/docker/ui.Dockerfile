@@ -33,7 +33,7 @@ RUN groupadd --system --gid 10001 rakuten \
 RUN --mount=type=bind,from=builder,source=/wheels,target=/tmp/wheels \
     --mount=type=bind,source=constraints.txt,target=/tmp/constraints.txt \
     pip install --no-cache-dir -c /tmp/constraints.txt \
-        "$(ls /tmp/wheels/rakuten_mlops-*.whl)[ui,serve]" \
+        "$(ls /tmp/wheels/rakuten_mlops-*.whl)[ui]" \
  && pip check
 
 WORKDIR /home/rakuten

@@ -5,8 +5,9 @@
     python create-users.py
 
 Identities: the trainer (MANAGE on the registered model RAKUTEN_MODEL_NAME: registers versions
-and moves the champion alias), the API and the UI (the server's default READ: they can read the
-registry, never change it). An identity whose variables are unset is skipped. Standard library only.
+and moves the champion alias) and the API (the server's default READ: it can read the registry,
+never change it). The UI has none: it reads the registry through the API. An identity whose
+variables are unset is skipped. Standard library only.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def call(method: str, path: str, body: dict[str, str]) -> int:
 
 
 def main() -> int:
-    for role in ("TRAINER", "API", "UI"):
+    for role in ("TRAINER", "API"):
         user, password = os.environ.get(f"MLFLOW_{role}_USER"), os.environ.get(f"MLFLOW_{role}_PASSWORD")
         if not user or not password:
             print(f"create-users: MLFLOW_{role}_USER/PASSWORD unset, skipped")

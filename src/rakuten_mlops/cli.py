@@ -54,6 +54,7 @@ def data_validate(
     rejects: Annotated[Path | None, typer.Option(help="where to write rejected rows (CSV)")] = None,
 ) -> None:
     """Check a data folder: layout, columns, every row and every image. Exit 1 when rows are rejected."""
+    from rakuten_mlops.data.csv_export import write_csv_for_users
     from rakuten_mlops.data.loader import load_dataset
     from rakuten_mlops.data.validation import validate
 
@@ -77,7 +78,7 @@ def data_validate(
         console.print("no images folder: the pipeline will train text only")
     if len(result.rejects):
         target = rejects or Path(data_dir) / "rejects.csv"
-        result.rejects.to_csv(target)
+        write_csv_for_users(result.rejects, target)
         console.print(
             f"[yellow]{len(result.rejects)} rows rejected[/]; written with their reason to {target}"
         )

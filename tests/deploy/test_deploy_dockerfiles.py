@@ -17,7 +17,7 @@ DOCKERFILES = sorted(DOCKER_DIR.glob("*.Dockerfile"))
 EXPECTED_EXTRAS = {
     "api": {"serve", "vision"},
     "worker": {"vision", "airflow", "monitor", "dvc", "serve"},
-    "ui": {"ui", "serve"},
+    "ui": {"ui"},  # the API client only: no FastAPI, SQLAlchemy or database driver
 }
 EXPECTED_CMD = {
     "api": '["rakuten-mlops", "serve", "--host", "0.0.0.0", "--port", "8000"]',

@@ -1,5 +1,6 @@
 """Least privilege in docker compose and Kubernetes: each service receives only the secrets it
-uses, and the MLflow registry requires a login (separate trainer, API, UI and admin identities)."""
+uses, and the MLflow registry requires a login (separate trainer, API and admin identities; the UI
+talks to the API only)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from deploycheck import DEPLOY_DIR, REPO_ROOT, kube
+from deploycheck import DEPLOY_DIR, REPO_ROOT, compose, kube
 
 ENV_REFERENCE_RE = re.compile(r"(?<!\$)\$\{([A-Z][A-Z0-9_]*)(?::?[-?][^}]*)?\}")
 # Which compose service may receive which secret of .env, and why (what it does with it).
@@ -28,7 +29,6 @@ EXPECTED_SECRETS: dict[str, set[str]] = {
         "MLFLOW_ADMIN_PASSWORD",
         "MLFLOW_TRAINER_PASSWORD",
         "MLFLOW_API_PASSWORD",
-        "MLFLOW_UI_PASSWORD",
     },
     "app-migrate": {"APP_DB_PASSWORD"},  # the owner role: DDL
     "api": {
@@ -40,7 +40,7 @@ EXPECTED_SECRETS: dict[str, set[str]] = {
         "REDIS_PASSWORD",
         "MLFLOW_API_PASSWORD",
     },
-    "ui": {"APP_READER_DB_PASSWORD", "MLFLOW_UI_PASSWORD"},
+    "ui": set(),  # models, monitoring and data through the API, with the user's own token
     "grafana": {"GRAFANA_ADMIN_PASSWORD"},
     "prometheus": set(),
 }
@@ -133,11 +133,7 @@ def test_mlflow_runs_the_basic_auth_app_in_compose(data: dict[str, Any]) -> None
     assert "admin_password" not in ini
     assert "mlflow-auth:/var/lib/mlflow-auth" in mlflow["volumes"]
     # Every client logs in with its own identity.
-    for service, user in (
-        ("api", "MLFLOW_API_USER"),
-        ("ui", "MLFLOW_UI_USER"),
-        ("airflow-worker", "MLFLOW_TRAINER_USER"),
-    ):
+    for service, user in (("api", "MLFLOW_API_USER"), ("airflow-worker", "MLFLOW_TRAINER_USER")):
         env = data["services"][service]["environment"]
         assert env["MLFLOW_TRACKING_USERNAME"].startswith("${" + user)
     assert (
@@ -150,11 +146,73 @@ def test_mlflow_image_has_the_auth_app() -> None:
     assert re.search(r"^Flask-WTF==\d", requirements, re.M)
 
 
-def test_the_identity_script_is_mounted_and_creates_three_identities(data: dict[str, Any]) -> None:
+def test_the_identity_script_is_mounted_and_creates_two_identities(data: dict[str, Any]) -> None:
     init = data["services"]["mlflow-init"]
     assert init["command"] == ["python", "/etc/mlflow-auth/create-users.py"]
     script = (DEPLOY_DIR / "mlflow" / "create-users.py").read_text()
-    assert '("TRAINER", "API", "UI")' in script and "registered-models/permissions/create" in script
+    assert '("TRAINER", "API")' in script and "registered-models/permissions/create" in script
+    # Every identity the script reads is one that mlflow-init receives, and none is left over.
+    roles = set(re.findall(r'"([A-Z]+)"', script.split("for role in", 1)[1].split(":", 1)[0]))
+    given = {
+        k.removeprefix("MLFLOW_").removesuffix("_USER") for k in init["environment"] if k.endswith("_USER")
+    }
+    assert roles == given == {"TRAINER", "API"}
+
+
+# Variables that give a container the database, the MLflow registry or the model files.
+BACKEND_VARIABLES = {
+    "RAKUTEN_DATABASE_URL",
+    "RAKUTEN_MLFLOW_TRACKING_URI",
+    "RAKUTEN_MLFLOW_REGISTRY_URI",
+    "RAKUTEN_MODEL_NAME",
+    "RAKUTEN_WORKER_HOME",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+}
+
+
+def ui_backend_access(ui: dict[str, Any]) -> list[str]:
+    """What the UI service could reach besides the API: backend variables, volumes, dependencies."""
+    problems = sorted(set(ui.get("environment") or {}) & BACKEND_VARIABLES)
+    problems += [f"volume {v}" for v in ui.get("volumes", [])]
+    problems += [f"depends on {d}" for d in ui.get("depends_on", {}) if d != "api"]
+    return problems
+
+
+def test_the_ui_reaches_the_api_only(data: dict[str, Any]) -> None:
+    ui = data["services"]["ui"]
+    assert ui_backend_access(ui) == []
+    assert ui["environment"]["RAKUTEN_API_URL"] == "http://api:8000"
+    assert ui["read_only"] is True and set(ui["tmpfs"]) == {"/tmp", "/home/rakuten"}  # no home volume
+
+
+@pytest.mark.parametrize(
+    ("change", "caught"),
+    [
+        ({"environment": {"RAKUTEN_DATABASE_URL": "postgresql://x"}}, "RAKUTEN_DATABASE_URL"),
+        ({"environment": {"MLFLOW_TRACKING_USERNAME": "ui"}}, "MLFLOW_TRACKING_USERNAME"),
+        ({"volumes": ["worker-home:/var/lib/rakuten:ro"]}, "volume worker-home:/var/lib/rakuten:ro"),
+        ({"depends_on": {"mlflow": {"condition": "service_healthy"}}}, "depends on mlflow"),
+    ],
+)
+def test_a_backend_given_back_to_the_ui_is_caught(data: dict[str, Any], change, caught: str) -> None:
+    ui = {**data["services"]["ui"]}
+    for key, value in change.items():
+        old = ui.get(key) or ({} if isinstance(value, dict) else [])
+        ui[key] = {**old, **value} if isinstance(value, dict) else [*old, *value]
+    assert caught in ui_backend_access(ui)
+
+
+def test_the_api_reads_the_worker_home_read_only(data: dict[str, Any]) -> None:
+    api = data["services"]["api"]
+    worker_home = api["environment"]["RAKUTEN_WORKER_HOME"]
+    assert f"worker-home:{worker_home}:ro" in api["volumes"]
+    assert api["environment"]["RAKUTEN_HOME"] != worker_home  # its own home stays writable
+    assert "api-home:/var/lib/rakuten" in api["volumes"]
+    # The same volume the worker writes its pipeline and monitoring runs to.
+    worker = data["services"]["airflow-worker"]
+    assert f"worker-home:{compose.environment(worker)['RAKUTEN_HOME']}" in worker["volumes"]
 
 
 # ------------------------------------------------------------------ Kubernetes

@@ -92,6 +92,41 @@ def test_nothing_recorded_yet_or_unreadable_files(tmp_path: Path) -> None:
     assert "rakuten_drift_share 0.0" in text
 
 
+def test_a_live_file_without_accuracy_exports_the_f1(tmp_path: Path) -> None:
+    write_json_atomic(
+        tmp_path / "monitoring" / "live" / "latest.json", {"versions": {"2": {"weighted_f1": 0.6}}}
+    )
+    text = generate_latest(_registry(tmp_path)).decode()
+    assert 'rakuten_live_f1{model_version="2"} 0.6' in text
+    assert "rakuten_live_accuracy{" not in text
+
+
+def test_results_of_an_unexpected_shape_are_left_out_not_an_error(tmp_path: Path) -> None:
+    write_json_atomic(
+        tmp_path / "monitoring" / "drift" / "latest.json", {"drift_share": "high", "columns": {}}
+    )
+    write_json_atomic(
+        tmp_path / "monitoring" / "live" / "latest.json", {"versions": {"2": {"weighted_f1": 0.6}}}
+    )
+    text = generate_latest(_registry(tmp_path)).decode()  # must not raise
+    assert "rakuten_drift_share 0.0" in text
+    assert "rakuten_live_f1{" not in text
+    assert 'rakuten_retrain_decisions_total{decision="retrain"} 0.0' in text
+
+
+def test_live_quality_of_its_own_home_wins_once_recorded(tmp_path: Path) -> None:
+    runs, own = tmp_path / "worker", tmp_path / "api"
+    _write_results(runs, ["skip"])  # live F1 0.71 for version 3
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(MonitoringCollector(runs, live_home=own))
+    assert 'rakuten_live_f1{model_version="3"} 0.71' in generate_latest(registry).decode()
+    write_json_atomic(own / "monitoring" / "live" / "latest.json", {"versions": {"3": {"weighted_f1": 0.5}}})
+    text = generate_latest(registry).decode()
+    assert 'rakuten_live_f1{model_version="3"} 0.5' in text
+    assert 'rakuten_retrain_decisions_total{decision="skip"} 1.0' in text  # decisions: the runs' home
+    assert "rakuten_drift_share 0.4" in text
+
+
 def test_live_quality_is_recorded_by_the_refresh_step_not_by_a_scrape(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, database_url="postgresql+psycopg2://nobody:x@127.0.0.1:1/none")
     registry = _registry(tmp_path)

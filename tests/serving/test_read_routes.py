@@ -200,6 +200,22 @@ def test_live_series_match_the_prediction_log(home, champion):
     assert body["feedback_error"] is None and body["predictions_error"] is None
 
 
+def test_metrics_export_the_monitoring_runs_of_the_worker_home(home):
+    """/metrics reads the runs where the read routes do (the worker's home, not the API's own);
+    live quality comes from the API's own refreshes once there is one."""
+    assert home.settings.worker_files != home.settings.home
+    text = home.client.get("/metrics").text
+    assert 'rakuten_retrain_decisions_total{decision="d29"} 1.0' in text
+    assert 'rakuten_live_f1{model_version="1"} 0.7' in text  # no refresh of its own yet
+    own = MonitoringDir.of_home(home.settings.home).latest_live
+    write_json_atomic(own, {"computed_at": "2026-01-03", "versions": {"1": {"weighted_f1": 0.8}}})
+    try:
+        text = home.client.get("/metrics").text
+        assert 'rakuten_live_f1{model_version="1"} 0.8' in text
+    finally:
+        own.unlink()
+
+
 def test_monitoring_of_an_empty_home_is_empty_not_an_error(empty):
     assert empty.get("/v1/monitoring/drift").json() == {"total": 0, "reports": []}
     assert empty.get("/v1/monitoring/decisions").json() == {"decisions": [], "retrains": []}

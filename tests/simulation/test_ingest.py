@@ -118,6 +118,28 @@ def test_invalid_rows_are_rejected_with_reasons(
     assert not pool["productid"].duplicated().any()
 
 
+def test_rejects_csvs_hold_no_formula(
+    streams_dir: Path, settings: Settings, params: Params, tmp_path: Path
+) -> None:
+    """A rejected row whose designation starts with `=` is written quoted, by the stream ingestion
+    and by the pipeline's ingest step."""
+    batch = streams_dir / "batches" / "batch_001"
+    x = pd.read_csv(batch / X_TRAIN, index_col=0, dtype=str, keep_default_na=False)
+    y = pd.read_csv(batch / Y_TRAIN, index_col=0, dtype=str, keep_default_na=False)
+    row = x.index[0]
+    x.loc[row, "designation"] = '=HYPERLINK("http://evil.example","prix")'
+    y.loc[row, "prdtypecode"] = "99999"  # rejected: unknown code
+    x.to_csv(batch / X_TRAIN)
+    y.to_csv(batch / Y_TRAIN)
+    assert ingest_next(streams_dir, settings, params)["rejected"] == 1
+    work = WorkDir(tmp_path / "work")
+    assert ingest(batch, work)["rejected"] == 1
+    for path in (streams_dir / "ingested" / "batch_001" / "rejects.csv", work.rejects_path):
+        rejects = pd.read_csv(path, index_col=0, dtype=str, keep_default_na=False)
+        assert rejects.loc[row, "designation"] == """'=HYPERLINK("http://evil.example","prix")""", path
+        assert rejects.loc[row, "reason"] == "unknown_code"
+
+
 def test_missing_streams_folder_says_what_to_run(tmp_path: Path, settings: Settings, params: Params) -> None:
     with pytest.raises(FileNotFoundError, match="streams make"):
         ingest_next(tmp_path / "nothing", settings, params)

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from rakuten_mlops.config import Params
+from rakuten_mlops.data.csv_export import write_csv_for_users
 from rakuten_mlops.data.loader import load_dataset
 from rakuten_mlops.data.schema import IMAGE_PATH, LABEL
 from rakuten_mlops.data.split import PARTS, frame_hash, stratified_split
@@ -38,7 +39,7 @@ def ingest(data_dir: str | Path, work: WorkDir, progress: Progress | None = None
     work.ingest.mkdir(parents=True, exist_ok=True)
     clean = result.clean.copy()
     clean.to_parquet(work.clean_path)
-    result.rejects.to_csv(work.rejects_path)
+    write_csv_for_users(result.rejects, work.rejects_path)
     summary = {
         "data_dir": str(Path(data_dir).resolve()),
         "has_images": raw.has_images,

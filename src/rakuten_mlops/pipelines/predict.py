@@ -14,25 +14,17 @@ from typing import Any
 import pandas as pd
 
 from rakuten_mlops.config import Settings
+from rakuten_mlops.data.csv_export import safe_for_spreadsheets
 from rakuten_mlops.data.loader import attach_image_paths, iter_listings, listings_source
 from rakuten_mlops.data.schema import LayoutError
 from rakuten_mlops.data.validation import EMPTY_DESIGNATION, validate
 from rakuten_mlops.errors import InvalidInputError, MissingInputError
-from rakuten_mlops.infra import neutralise_cell
 from rakuten_mlops.lifecycle.registry import CHAMPION, configure_mlflow
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
 
 DEFAULT_CHUNK_SIZE = 10_000
 OUTPUT_COLUMNS = ["prdtypecode", "probability", "category", "modalities", "model_version"]
 _REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
-
-
-def safe_for_spreadsheets(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy whose text cells (and index) cannot run as spreadsheet formulas."""
-    out = frame.map(neutralise_cell)
-    out.index = frame.index.map(neutralise_cell)
-    out.columns = frame.columns.map(neutralise_cell)
-    return out
 
 
 def champion_uri(settings: Settings) -> str:

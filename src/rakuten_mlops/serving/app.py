@@ -94,7 +94,10 @@ def build_state(settings: Settings) -> ServingState:
     engine = make_engine(settings.app_database_url)
     sessions = session_factory(engine)
     metrics = ServingMetrics()
-    metrics.registry.register(MonitoringCollector(settings.home))
+    # Drift and decisions as the monitoring runs record them (in the worker's home when the API
+    # has a home of its own, as in compose); live quality as this API's refresher records it in
+    # its own home, the runs' record until the first refresh.
+    metrics.registry.register(MonitoringCollector(settings.worker_files, live_home=settings.home))
     plog = PredictionLog(
         engine,
         settings.serving_dir / "spool",

@@ -41,10 +41,18 @@ def decision_counts(records: list[dict[str, Any]]) -> dict[str, int]:
 
 
 class MonitoringCollector(Collector):
-    """The monitoring metrics of the contract, read from the monitoring folder on every scrape."""
+    """The monitoring metrics of the contract, read from the monitoring folder on every scrape.
 
-    def __init__(self, home: Path) -> None:
+    `home` holds the monitoring runs (drift, decisions, live quality). `live_home`, when given, is
+    where this process records live quality itself (the API's `LiveRefresher` writes to its own
+    home, which may not be the runs' home): its latest live file wins once it exists.
+    """
+
+    def __init__(self, home: Path, live_home: Path | None = None) -> None:
         self.monitoring = MonitoringDir.of_home(home)
+        self.live_files = [self.monitoring.latest_live]
+        if live_home is not None and live_home != home:
+            self.live_files.insert(0, MonitoringDir.of_home(live_home).latest_live)
 
     def describe(self) -> Iterator[Metric]:
         """Names and types only, so that registering reads no file."""
@@ -53,9 +61,20 @@ class MonitoringCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """The latest drift summary, live performance and decision counts; never raises."""
         drift = self._read("drift summary", lambda: read_json_or_none(self.monitoring.latest_drift))
-        live = self._read("live performance", lambda: read_json_or_none(self.monitoring.latest_live))
+        live = self._read("live performance", self._latest_live)
         records = self._read("decision log", lambda: read_jsonl(self.monitoring.decisions_log)) or []
-        return self._families(drift, live, decision_counts(records))
+        try:
+            return iter(list(self._families(drift, live, decision_counts(records))))
+        except Exception as exc:  # a file of an unexpected shape: the series are left out instead
+            log.warning("monitoring results not exported: %s", exc)
+            return self._families(None, None, decision_counts([]))
+
+    def _latest_live(self) -> Any:
+        for path in self.live_files:
+            live = read_json_or_none(path)
+            if live is not None:
+                return live
+        return None
 
     @staticmethod
     def _read(what: str, read: Any) -> Any:
@@ -87,6 +106,7 @@ class MonitoringCollector(Collector):
         for version, scores in (live or {}).get("versions", {}).items():
             if scores.get("weighted_f1") is not None:  # no feedback, no value
                 f1.add_metric([str(version)], float(scores["weighted_f1"]))
+            if scores.get("accuracy") is not None:
                 accuracy.add_metric([str(version)], float(scores["accuracy"]))
         yield f1
         yield accuracy

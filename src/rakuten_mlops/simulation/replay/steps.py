@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from rakuten_mlops.config import Params, Settings
+from rakuten_mlops.data.csv_export import write_csv_for_users
 from rakuten_mlops.data.loader import load_dataset
 from rakuten_mlops.data.schema import IMAGE_PATH, LABEL, REASON, TRAIN_IMAGES_DIR
 from rakuten_mlops.data.validation import DUPLICATED_PRODUCTID, validate
@@ -206,7 +207,7 @@ def _validate_batch(root: Path, name: str, already: list[str]) -> dict[str, Any]
     out = root / "ingested" / name
     out.mkdir(parents=True, exist_ok=True)
     clean.to_parquet(out / "clean.parquet")
-    rejects.to_csv(out / "rejects.csv")
+    write_csv_for_users(rejects, out / "rejects.csv")
     reasons = rejects[REASON].value_counts().to_dict() if len(rejects) else {}
     summary = {
         "batch": name,
