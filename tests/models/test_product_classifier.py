@@ -72,3 +72,12 @@ def test_pyfunc_accepts_base64_and_missing_columns(fused) -> None:
     assert out["modalities"].tolist() == ["text+image"]
     with pytest.raises(ValueError, match="designation"):
         normalise_input(pd.DataFrame({"title": ["x"]}))
+
+
+def test_a_fused_system_is_not_refitted_in_place(fused) -> None:
+    """Its fusion must learn the new parts' probability scales: the refit step fits it again."""
+    from rakuten_mlops.errors import InvalidInputError
+
+    model, _, frame = fused
+    with pytest.raises(InvalidInputError, match="fusion"):
+        model.refit(frame, frame["prdtypecode"].to_numpy())

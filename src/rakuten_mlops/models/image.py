@@ -43,14 +43,6 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = self.model_.classes_
         return self
 
-    def refit(self, X: np.ndarray, y: np.ndarray) -> ImageClassifier:
-        """A copy fitted once on new rows (no out-of-fold pass: the fusion is not refitted)."""
-        new = ImageClassifier(C=self.C, cv_folds=self.cv_folds, random_state=self.random_state)
-        new.model_ = new._pipeline().fit(X, np.asarray(y))
-        new.classes_ = new.model_.classes_
-        new.oof_proba_ = None
-        return new
-
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return self.model_.predict_proba(X)
 

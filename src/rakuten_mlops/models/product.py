@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from rakuten_mlops.categories import category_name
+from rakuten_mlops.errors import InvalidInputError
 from rakuten_mlops.features.images import EmbeddingCache, ImageEmbedder, read_image_bytes
 from rakuten_mlops.models.fusion import FusionClassifier
 from rakuten_mlops.models.image import ImageClassifier, align_proba
@@ -44,24 +45,20 @@ class ProductClassifier:
     def uses_images(self) -> bool:
         return self.image is not None and self.embedder is not None
 
-    def refit(
-        self, frame: pd.DataFrame, y: np.ndarray, embeddings: tuple[np.ndarray, np.ndarray] | None
-    ) -> ProductClassifier:
-        """A copy whose text model and image head learned from `frame`, with this model's choices.
+    def refit(self, frame: pd.DataFrame, y: np.ndarray) -> ProductClassifier:
+        """A copy whose text model learned from `frame` with this model's choice (no new selection).
 
-        The text candidate and the fusion are kept (no new selection; see `TextClassifier.refit`
-        for how the text model is refitted); the image head is fitted once more. An image head that
-        would see a class missing from its current classes is left as it is, so the fusion's
-        inputs keep their meaning.
+        Only for a system without fusion, where the text model answers alone (see
+        `TextClassifier.refit`). A fused system is refitted by the pipeline's `refit` step with a
+        new fusion: the fusion weighs text and image probabilities whose scales grow with the rows
+        their models learned from, so it must learn them again on out-of-fold probabilities.
         """
-        text = self.text.refit(frame, y)
-        image = self.image
-        if image is not None and embeddings is not None:
-            emb, ok = embeddings
-            if ok.any() and set(np.unique(y[ok])) == set(image.classes_.tolist()):
-                image = image.refit(emb[ok], y[ok])
+        if self.fusion is not None:
+            raise InvalidInputError(
+                "a fused system is refitted with a new fusion (the pipeline's refit step)"
+            )
         return ProductClassifier(
-            text=text, image=image, fusion=self.fusion, embedder=self.embedder, top_k=self.top_k,
+            text=self.text.refit(frame, y), image=self.image, embedder=self.embedder, top_k=self.top_k,
             metadata={**self.metadata, "train_rows": len(frame)},
         )  # fmt: skip
 

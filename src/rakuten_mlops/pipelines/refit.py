@@ -3,7 +3,8 @@
 Validation and test metrics stay those of the model fitted on the train split (`evaluate`); the
 model that is registered and judged by the promotion gate on gold is the refitted one, which
 learned from train + val + test with the choices training made: the text candidate and the
-fusion are kept, nothing is selected again (see `ProductClassifier.refit`).
+fusion choice are kept, nothing is selected again; a fused system gets a new fusion on
+out-of-fold probabilities of the refit rows (see `ProductClassifier.refit`).
 Gold never feeds a fit. ``split.refit: false`` registers the train-split model as it is.
 """
 
@@ -25,7 +26,7 @@ from rakuten_mlops.pipelines.evaluate import score_parts
 from rakuten_mlops.pipelines.ingest import load_splits
 from rakuten_mlops.pipelines.layout import WorkDir, read_json, write_json
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
-from rakuten_mlops.pipelines.train import load_embeddings, model_path
+from rakuten_mlops.pipelines.train import assemble, fit_image, fit_text, load_embeddings, model_path
 
 REFIT_PARTS = ("train", "val", "test")
 TRAIN_ROWS_FILE = "train_rows.csv"
@@ -56,7 +57,18 @@ def refit(work: WorkDir, params: Params, progress: Progress | None = None) -> di
     if params.split.refit:
         chosen = evaluated.text.chosen_
         progress.log(f"refitting on {len(frame)} rows ({' + '.join(parts)}), text model {chosen}")
-        model = evaluated.refit(frame, frame[LABEL].to_numpy(), _stack(embeddings, parts))
+        if evaluated.fusion is None:  # the text model answers alone: no new selection
+            model = evaluated.refit(frame, frame[LABEL].to_numpy())
+        else:
+            # The fusion weighs probabilities whose scales grow with the rows each part learned
+            # from: text and image are fitted again with out-of-fold probabilities and the fusion
+            # learns them anew (keeping the train split's fusion cost 0.064 gold weighted F1 on the
+            # built-in sample: 0.811 against 0.875).
+            fixed = params.model_copy(update={"text": params.text.model_copy(update={"model": chosen})})
+            emb = _stack(embeddings, parts)
+            text, image = fit_text(frame, fixed, progress), fit_image(frame, emb, fixed, progress)
+            model = assemble(text, image, frame, emb, fixed)
+            model.metadata["text_selection"] = evaluated.metadata.get("text_selection")
         model.metadata.update(trained_on=list(parts))
         path = save_product_classifier(model, work.refit_dir)
         gold, _ = score_parts(model, splits["gold"], embeddings["gold"] if embeddings else None)
