@@ -64,7 +64,7 @@ def test_with_the_api_down_the_training_run_succeeds_and_records_the_failed_relo
     assert run["xcom"]["promote"]["promote"] is True
     reload = run["xcom"]["reload_model"]
     assert reload["reloaded"] is False and reload["skipped"] is False
-    assert "cannot be reached" in reload["error"]
+    assert "does not answer" in reload["error"]
     [record] = read_jsonl(Path(runs["home"]) / "monitoring" / RELOADS_LOG)
     assert record["reloaded"] is False and record["champion_version"] == run["xcom"]["register"]["version"]
     assert record["airflow_run_id"] == run["run_id"]

@@ -163,11 +163,11 @@ def test_an_api_that_is_down_gives_a_warning_and_a_record_not_an_error(
     with caplog.at_level("WARNING"):
         answer = steps.reload_model(None, {"version": "4", "promote": True}, "run-1")
     assert answer["reloaded"] is False and answer["skipped"] is False
-    assert "cannot be reached" in answer["error"]
+    assert "does not answer" in answer["error"]
     assert "v4 is promoted but the API did not reload it" in caplog.text
     [entry] = read_jsonl(tmp_path / "monitoring" / steps.RELOADS_LOG)
     assert entry["reloaded"] is False and entry["champion_version"] == "4"
-    assert entry["airflow_run_id"] == "run-1" and "cannot be reached" in entry["error"]
+    assert entry["airflow_run_id"] == "run-1" and "does not answer" in entry["error"]
 
 
 # ----------------------------------------------------------------------------- stream ingestion
