@@ -12,6 +12,8 @@ import hashlib
 import hmac
 from pathlib import Path
 
+from rakuten_mlops.infra import file_sha256
+
 SIGNATURE_TAG = "signature"
 SCHEME = "hmac-sha256-v1"
 IGNORED = frozenset({"registered_model_meta"})  # written by some MLflow downloads, not by the trainer
@@ -25,14 +27,6 @@ class SignatureError(Exception):
         self.reason = reason
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def manifest(model_dir: Path) -> str:
     """One `relative/path<TAB>sha256` line per file, sorted: what the signature covers."""
     files = sorted(
@@ -40,7 +34,7 @@ def manifest(model_dir: Path) -> str:
     )
     if not files:
         raise SignatureError("empty", f"no files under {model_dir}")
-    return "\n".join(f"{p.relative_to(model_dir).as_posix()}\t{_file_sha256(p)}" for p in files)
+    return "\n".join(f"{p.relative_to(model_dir).as_posix()}\t{file_sha256(p)}" for p in files)
 
 
 def sign(model_dir: Path, key: str) -> str:

@@ -19,6 +19,7 @@ import pandas as pd
 from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.schema import IMAGE_PATH, LABEL, X_TEST, X_TRAIN
 from rakuten_mlops.errors import MissingInputError
+from rakuten_mlops.features.images import read_image_bytes
 from rakuten_mlops.pipelines.monitoring_reference import PART, champion_version, load_reference
 
 Source: TypeAlias = str | Path | pd.DataFrame | None
@@ -30,16 +31,7 @@ def image_bytes(listings: pd.DataFrame) -> Iterator[bytes | None] | None:
     when the listings have no `image_path` column or no path at all."""
     if IMAGE_PATH not in listings.columns or not listings[IMAGE_PATH].notna().any():
         return None
-    return (_read_bytes(path) for path in listings[IMAGE_PATH])
-
-
-def _read_bytes(path: object) -> bytes | None:
-    if not isinstance(path, str) or not path:
-        return None
-    try:
-        return Path(path).read_bytes()
-    except OSError:
-        return None
+    return (read_image_bytes(path) for path in listings[IMAGE_PATH])
 
 
 def current_batch(settings: Settings) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -27,6 +27,7 @@ import pandas as pd
 import rakuten_mlops
 from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.schema import LABEL
+from rakuten_mlops.infra import file_sha256
 from rakuten_mlops.lifecycle import signing
 from rakuten_mlops.lifecycle.promotion import bootstrap_gain_interval, decide_promotion
 from rakuten_mlops.lifecycle.registry import (
@@ -54,14 +55,6 @@ from rakuten_mlops.pipelines.refit import TRAIN_ROWS_FILE, final_model_path, gat
 
 INPUT_TAGS = ("code_version", "data_hash", "params_hash")
 log = logging.getLogger(__name__)
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @contextmanager
@@ -141,7 +134,7 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
     and a run whose inputs (:func:`run_inputs`) match the champion's (``same_inputs_as_champion``).
     """
     path = final_model_path(work)
-    sha = _file_sha256(path)
+    sha = file_sha256(path)
     inputs = run_inputs(work, params)
     experiment_id = configure_mlflow(settings)
     c = client(settings)
