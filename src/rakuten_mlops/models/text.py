@@ -306,10 +306,11 @@ def fit_svm(svm: LinearSVC, x: sparse.csr_matrix, y: np.ndarray, n_jobs: int = 1
     those (the rest's own is discarded), so each thread trains its share of the classes.
     """
     classes = np.unique(y)
-    groups = [g for g in np.array_split(classes, max(1, min(n_jobs, len(classes) // 2))) if len(g)]
-    if len(groups) < 2:
+    n_groups = min(n_jobs, len(classes) // 2)
+    if n_groups < 2:
         return svm.fit(x, y)
     codes = np.searchsorted(classes, y)  # labels of any type -> 0..K-1; the rest is -1
+    code_groups = np.array_split(np.arange(len(classes)), n_groups)
     if svm.class_weight is None:
         weights = np.ones(len(classes))
     else:
@@ -321,8 +322,7 @@ def fit_svm(svm: LinearSVC, x: sparse.csr_matrix, y: np.ndarray, n_jobs: int = 1
         part = clone(svm).set_params(class_weight={int(c): float(weights[c]) for c in group})
         return part.fit(x, labels)
 
-    code_groups = [np.searchsorted(classes, g) for g in groups]
-    parts = Parallel(n_jobs=len(groups), prefer="threads")(delayed(fit_group)(g) for g in code_groups)
+    parts = Parallel(n_jobs=n_groups, prefer="threads")(delayed(fit_group)(g) for g in code_groups)
     coef = np.zeros((len(classes), x.shape[1]))
     intercept = np.zeros(len(classes))
     for group, part in zip(code_groups, parts, strict=True):
