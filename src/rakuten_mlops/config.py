@@ -40,14 +40,17 @@ class SplitParams(_Strict):
 
 
 # Text model candidates, simplest first (see rakuten_mlops.models.text).
-TEXT_CANDIDATES = ("svm", "svm_balanced", "stack")
+# Simplest first. `+use` blends the base candidate with a logistic regression on multilingual
+# sentence embeddings (see rakuten_mlops.features.sentences).
+TEXT_BASES = ("svm", "svm_balanced", "stack")
+TEXT_CANDIDATES = (*TEXT_BASES, *(f"{b}+use" for b in TEXT_BASES))
 
 
 class TextParams(_Strict):
     """Text model settings; defaults chosen on en17k and head499 (see ``benchmarks/``)."""
 
-    model: Literal["auto", "svm", "svm_balanced", "stack"] = Field(
-        "auto", description="auto: the candidate with the best cross-validated weighted F1"
+    model: Literal["auto", "svm", "svm_balanced", "stack", "svm+use", "svm_balanced+use", "stack+use"] = (
+        Field("auto", description="auto: the candidate with the best cross-validated weighted F1")
     )
     selection_margin: float = Field(
         0.0005, ge=0, le=0.1, description="a more complex candidate must beat a simpler one by more"
@@ -75,11 +78,20 @@ class TextParams(_Strict):
     )
     calibration_cv: int = Field(3, ge=2, description="folds for out-of-fold scores and model selection")
     calibration_C: float = Field(1.0, gt=0, description="inverse regularisation of the stacker")
+    sentence_encoder: Literal["use"] | None = Field(
+        "use", description="sentence embeddings for the `+use` candidates; null: TF-IDF candidates only"
+    )
+    sentence_max_chars: int = Field(300, ge=20, description="title + description characters embedded")
+    sentence_C: float = Field(4.0, gt=0, description="inverse regularisation of the embedding model")
 
     @model_validator(mode="after")
-    def _char_range(self) -> TextParams:
+    def _consistent(self) -> TextParams:
         if self.char_ngram_min > self.char_ngram_max:
             raise ValueError("char_ngram_min must not exceed char_ngram_max")
+        if self.model.endswith("+use") and self.sentence_encoder is None:
+            raise ValueError(f"model {self.model} needs sentence_encoder: use")
+        if self.model.startswith("stack") and self.nb_alpha is None:
+            raise ValueError(f"model {self.model} needs nb_alpha (the stack's naive Bayes)")
         return self
 
 

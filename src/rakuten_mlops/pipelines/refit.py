@@ -26,7 +26,14 @@ from rakuten_mlops.pipelines.evaluate import score_parts
 from rakuten_mlops.pipelines.ingest import load_splits
 from rakuten_mlops.pipelines.layout import WorkDir, read_json, write_json
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
-from rakuten_mlops.pipelines.train import assemble, fit_image, fit_text, load_embeddings, model_path
+from rakuten_mlops.pipelines.train import (
+    assemble,
+    fit_image,
+    fit_text,
+    load_embeddings,
+    model_path,
+    with_embedding_aids,
+)
 
 REFIT_PARTS = ("train", "val", "test")
 TRAIN_ROWS_FILE = "train_rows.csv"
@@ -58,6 +65,7 @@ def refit(work: WorkDir, params: Params, progress: Progress | None = None) -> di
         chosen = evaluated.text.chosen_
         progress.log(f"refitting on {len(frame)} rows ({' + '.join(parts)}), text model {chosen}")
         if evaluated.fusion is None:  # the text model answers alone: no new selection
+            with_embedding_aids(evaluated.text, progress)
             model = evaluated.refit(frame, frame[LABEL].to_numpy())
         else:
             # The fusion weighs probabilities whose scales grow with the rows each part learned

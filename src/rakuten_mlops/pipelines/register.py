@@ -52,6 +52,7 @@ from rakuten_mlops.pipelines.layout import WorkDir, read_json, write_json
 from rakuten_mlops.pipelines.monitoring_reference import data_snapshot_dir, save_reference_data
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
 from rakuten_mlops.pipelines.refit import TRAIN_ROWS_FILE, final_model_path, gate_report
+from rakuten_mlops.pipelines.train import sentence_cache
 
 INPUT_TAGS = ("code_version", "data_hash", "params_hash")
 log = logging.getLogger(__name__)
@@ -91,7 +92,9 @@ def _selection(model: ProductClassifier) -> dict[str, Any]:
 def _selection_metrics(model: ProductClassifier) -> dict[str, float]:
     selection = _selection(model)
     return {
-        f"cv_text_{n}_weighted_f1": c["cv_weighted_f1"] for n, c in selection.get("candidates", {}).items()
+        # MLflow metric names take no "+": svm+use -> svm_with_use
+        f"cv_text_{n.replace('+', '_with_')}_weighted_f1": c["cv_weighted_f1"]
+        for n, c in selection.get("candidates", {}).items()
     }
 
 
@@ -199,7 +202,7 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
                 code_paths=[str(package_code(Path(code_dir)))],
                 signature=MODEL_SIGNATURE,
                 input_example=input_example(model.uses_images),
-                pip_requirements=pip_requirements(model.uses_images),
+                pip_requirements=pip_requirements(model.uses_images, model.text.uses_sentences),
                 registered_model_name=settings.model_name,
             )
         version = str(info.registered_model_version)
@@ -253,6 +256,7 @@ def champion_gold_metrics(
     """Score a model (the champion, or the challenger) on the gold rows: metrics and predictions."""
     from rakuten_mlops.features.images import EmbeddingCache
 
+    champion.text.sentence_cache = sentence_cache(settings)
     emb = None
     if champion.uses_images and champion.embedder is not None:
         cache = EmbeddingCache(

@@ -15,6 +15,8 @@ from rakuten_mlops.data.schema import IMAGE_PATH, LABEL
 from rakuten_mlops.data.split import PARTS
 from rakuten_mlops.errors import MissingInputError
 from rakuten_mlops.features.images import EmbeddingCache, ImageEmbedder, read_image_bytes
+from rakuten_mlops.features.sentences import ENCODER as SENTENCE_ENCODER
+from rakuten_mlops.features.sentences import SentenceCache
 from rakuten_mlops.models.fusion import FusionClassifier
 from rakuten_mlops.models.image import ImageClassifier, align_proba
 from rakuten_mlops.models.product import ProductClassifier
@@ -80,11 +82,25 @@ def load_embeddings(work: WorkDir) -> dict[str, tuple[np.ndarray, np.ndarray]] |
         return {p: (z[f"{p}_emb"], z[f"{p}_ok"]) for p in PARTS}
 
 
+def sentence_cache(settings: Settings | None = None) -> SentenceCache:
+    """Sentence embeddings by text hash, beside the image embeddings."""
+    return SentenceCache((settings or Settings()).cache_dir / "sentences")
+
+
+def with_embedding_aids(text: TextClassifier, progress: Progress | None = None) -> TextClassifier:
+    """Give a text model the embedding cache and a progress bar (neither is pickled with it)."""
+    text.sentence_cache = sentence_cache()
+    if progress is not None:
+        text.embed_progress = lambda total: progress.task(f"embedding texts ({SENTENCE_ENCODER})", total)
+    return text
+
+
 def fit_text(train: pd.DataFrame, params: Params, progress: Progress | None = None) -> TextClassifier:
     """The text model; its out-of-fold probabilities (`oof_proba_`) feed the fusion."""
     progress = progress or NullProgress()
     progress.log(f"training text model on {len(train)} rows")
-    text = TextClassifier(params.text, random_state=params.seed).fit(train, train[LABEL].to_numpy())
+    text = with_embedding_aids(TextClassifier(params.text, random_state=params.seed), progress)
+    text.fit(train, train[LABEL].to_numpy())
     scores = ", ".join(f"{n} {c['cv_weighted_f1']:.4f}" for n, c in text.selection_["candidates"].items())
     progress.log(f"text model: {text.chosen_} (cross-validated weighted F1: {scores})")
     return text
