@@ -119,3 +119,16 @@ def _dump(model: TextClassifier) -> bytes:
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
     return buffer.getvalue()
+
+
+def test_the_embedding_models_log_probabilities_are_floored(pooled, held_out) -> None:
+    """A probability that underflows to 0 must not give -inf: the pooling would turn 0 * -inf into nan."""
+    from rakuten_mlops.models.text import LOG_FLOOR, _pool
+
+    feats = pooled._features(held_out, fit=False, sentences=True)
+    feats["sentences"] = feats["sentences"].astype(np.float32) * 1e4  # extreme scores: some p == 0
+    assert (pooled.members_["use"].predict_proba(feats["sentences"]) == 0).any()
+    log_use = pooled._scores("use", pooled.members_["use"], feats)
+    assert np.isfinite(log_use).all() and log_use.min() >= np.log(LOG_FLOOR) - 1e-3
+    uniform = np.log(np.full(log_use.shape, 1 / log_use.shape[1]))
+    assert np.isfinite(_pool(uniform, log_use, (1.0, 0.0))).all()

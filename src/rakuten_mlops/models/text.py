@@ -201,7 +201,11 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         if name == "nb":
             return np.maximum(model.predict_log_proba(feats["words"][rows]), NB_LOG_FLOOR).astype(np.float32)
         if name == "use":
-            return model.predict_log_proba(feats["sentences"][rows].astype(np.float32)).astype(np.float32)
+            # Floored like the pooling's other input: a probability that underflows to 0 would give
+            # -inf, and 0 * -inf = nan where the pooling weighs this model by 0.
+            with np.errstate(divide="ignore"):
+                log_p = model.predict_log_proba(feats["sentences"][rows].astype(np.float32))
+            return np.maximum(log_p, np.log(LOG_FLOOR)).astype(np.float32)
         return model.decision_function(feats["all"][rows]).astype(np.float32)
 
     def _stacker(self) -> Pipeline:
