@@ -48,7 +48,7 @@ def test_the_cache_gives_back_the_same_vectors_and_computes_nothing_twice(tmp_pa
     def refuse(_: object) -> None:
         raise AssertionError("a cached text was embedded again")
 
-    monkeypatch.setattr(encoder._model(), "encode", refuse)
+    monkeypatch.setattr(encoder._model(1), "encode", refuse)  # batches of 2: the one-thread model
     cached = encoder.encode(TEXTS, SentenceCache(tmp_path))
     np.testing.assert_array_equal(fresh, cached)
 
@@ -81,7 +81,7 @@ def test_pickling_leaves_the_weights_out() -> None:
     encoder = SentenceEncoder()
     encoder.encode(["x"])
     restored = pickle.loads(pickle.dumps(encoder))
-    assert restored._use is None
+    assert restored._use == {}
     np.testing.assert_array_equal(restored.encode(["x"]), encoder.encode(["x"]))
 
 

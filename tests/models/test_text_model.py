@@ -233,3 +233,20 @@ def test_refit_refuses_rows_with_other_classes(model: TextClassifier, train) -> 
     fewer = train[train["prdtypecode"] != POOL]
     with pytest.raises(InvalidInputError, match="classes"):
         model.refit(fewer, fewer["prdtypecode"])
+
+
+def test_weight_matrices_are_stored_column_major_for_fast_prediction(model: TextClassifier, held_out) -> None:
+    """Sparse X @ W.T copies a W.T that is not row-major on every call; the stored W avoids it."""
+    for name, member in model.members_.items():
+        weights = {"nb": "feature_log_prob_"}.get(name, "coef_")
+        if name != "use":
+            assert getattr(member, weights).flags.f_contiguous, name
+    restored = joblib.load(io.BytesIO(_dumps(model)))
+    assert all(getattr(m, "coef_", np.zeros((1, 1))).flags.f_contiguous for m in restored.members_.values())
+    np.testing.assert_array_equal(restored.predict_proba(held_out), model.predict_proba(held_out))
+
+
+def _dumps(model: TextClassifier) -> bytes:
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    return buffer.getvalue()

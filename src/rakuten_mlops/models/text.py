@@ -396,10 +396,21 @@ def _fit_base(name: str, model: Any, x: Any, y: np.ndarray, rows: np.ndarray, n_
     by up to 1e-3 for the stack).
     """
     if name == "nb":
-        return model.fit(x[rows], y[rows])
+        return _column_major(model.fit(x[rows], y[rows]), "feature_log_prob_")
     if name == "use":
         return model.fit(x[rows].astype(np.float32), y[rows])
-    return fit_svm(model, x[rows], y[rows], n_jobs)
+    return _column_major(fit_svm(model, x[rows], y[rows], n_jobs), "coef_")
+
+
+def _column_major(model: Any, attribute: str) -> Any:
+    """Store a (classes x features) weight matrix column-major: the same numbers, faster to predict.
+
+    Predicting computes sparse X @ W.T; scipy copies a W.T that is not row-major first, which for
+    232k TF-IDF features and 27 classes is a 50 MB copy per call (15 ms for one listing, against
+    0.1 ms without it). The product is computed the same way either way.
+    """
+    setattr(model, attribute, np.asfortranarray(getattr(model, attribute)))
+    return model
 
 
 def fit_svm(svm: LinearSVC, x: sparse.csr_matrix, y: np.ndarray, n_jobs: int = 1) -> LinearSVC:
