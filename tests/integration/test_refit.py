@@ -39,6 +39,11 @@ def registered_rows(home: Path) -> tuple[pd.DataFrame, dict[str, str], int]:
     return pd.read_csv(logged), run.data.tags, int(model.metadata["train_rows"])  # type: ignore[call-overload]
 
 
+def mlflow_run_id() -> str:
+    s = get_settings()
+    return str(client(s).get_model_version(s.model_name, "1").run_id)
+
+
 def split_ids(home: Path, part: str) -> set[int]:
     return set(pd.read_parquet(home / "pipeline" / "splits" / f"{part}.parquet")["productid"].astype(int))
 
@@ -57,6 +62,11 @@ def test_the_registered_model_learns_from_every_row_but_gold(
     learned = set(rows["productid"].astype(int))
     assert learned == split_ids(home, "train") | split_ids(home, "val") | split_ids(home, "test")
     assert not learned & split_ids(home, "gold")
+    # Sentence embeddings went to the home's cache, and every candidate's score to MLflow
+    # (a `+` is not allowed in a metric name: svm+use is logged as svm_with_use).
+    assert list((home / "cache" / "sentences").glob("*/shard-*.npz"))
+    metrics = client(get_settings()).get_run(mlflow_run_id()).data.metrics
+    assert {"cv_text_svm_weighted_f1", "cv_text_stack_with_use_weighted_f1"} <= set(metrics)
 
     summary = json.loads((home / "pipeline" / "run_summary.json").read_text())
     assert summary["refit"]["rows"] == expected and summary["register"]["train_rows"] == expected

@@ -8,6 +8,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from rakuten_mlops.config import Settings
 from rakuten_mlops.data.schema import LABEL
 from rakuten_mlops.lifecycle.evaluation import (
     classification_metrics,
@@ -41,10 +42,10 @@ def score_parts(
     return out, preds
 
 
-def evaluate(work: WorkDir) -> dict[str, Any]:
+def evaluate(work: WorkDir, settings: Settings | None = None) -> dict[str, Any]:
     """Write eval/metrics.json (all parts), eval/scores.json (headline numbers) and PNG plots."""
     model: ProductClassifier = joblib.load(model_path(work))
-    with_embedding_aids(model.text)  # val, test and gold texts embedded once, then read back
+    with_embedding_aids(model.text, settings=settings)  # texts embedded once, then read back
     splits = load_splits(work)
     embeddings = load_embeddings(work)
     report: dict[str, Any] = {}

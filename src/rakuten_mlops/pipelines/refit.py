@@ -18,7 +18,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from rakuten_mlops.config import Params
+from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.schema import LABEL
 from rakuten_mlops.models.product import ProductClassifier
 from rakuten_mlops.models.pyfunc import MODEL_ARTIFACT, save_product_classifier
@@ -50,7 +50,9 @@ def _stack(
     )
 
 
-def refit(work: WorkDir, params: Params, progress: Progress | None = None) -> dict[str, Any]:
+def refit(
+    work: WorkDir, params: Params, progress: Progress | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
     """Refit on train + val + test (or keep the train-split model); write gold metrics and row ids."""
     progress = progress or NullProgress()
     evaluated: ProductClassifier = joblib.load(model_path(work))
@@ -65,7 +67,7 @@ def refit(work: WorkDir, params: Params, progress: Progress | None = None) -> di
         chosen = evaluated.text.chosen_
         progress.log(f"refitting on {len(frame)} rows ({' + '.join(parts)}), text model {chosen}")
         if evaluated.fusion is None:  # the text model answers alone: no new selection
-            with_embedding_aids(evaluated.text, progress)
+            with_embedding_aids(evaluated.text, progress, settings)
             model = evaluated.refit(frame, frame[LABEL].to_numpy())
         else:
             # The fusion weighs probabilities whose scales grow with the rows each part learned
@@ -74,7 +76,8 @@ def refit(work: WorkDir, params: Params, progress: Progress | None = None) -> di
             # built-in sample: 0.811 against 0.875).
             fixed = params.model_copy(update={"text": params.text.model_copy(update={"model": chosen})})
             emb = _stack(embeddings, parts)
-            text, image = fit_text(frame, fixed, progress), fit_image(frame, emb, fixed, progress)
+            text = fit_text(frame, fixed, progress, settings)
+            image = fit_image(frame, emb, fixed, progress)
             model = assemble(text, image, frame, emb, fixed)
             model.metadata["text_selection"] = evaluated.metadata.get("text_selection")
         model.metadata.update(trained_on=list(parts))

@@ -43,17 +43,17 @@ def run_step(
     if step == "embed":
         return embed(work, settings, params, progress)
     if step == "train":
-        return train(work, params, progress)
+        return train(work, params, progress, settings)
     if step == "train_text":
-        return train_text(work, params, progress)
+        return train_text(work, params, progress, settings)
     if step == "train_image":
         return train_image(work, params, progress)
     if step == "fuse":
         return fuse(work, params)
     if step == "evaluate":
-        return evaluate(work)
+        return evaluate(work, settings)
     if step == "refit":
-        return refit(work, params, progress)
+        return refit(work, params, progress, settings)
     if step == "register":
         return register(work, settings, params)
     if step == "promote":

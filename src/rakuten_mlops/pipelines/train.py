@@ -87,19 +87,23 @@ def sentence_cache(settings: Settings | None = None) -> SentenceCache:
     return SentenceCache((settings or Settings()).cache_dir / "sentences")
 
 
-def with_embedding_aids(text: TextClassifier, progress: Progress | None = None) -> TextClassifier:
+def with_embedding_aids(
+    text: TextClassifier, progress: Progress | None = None, settings: Settings | None = None
+) -> TextClassifier:
     """Give a text model the embedding cache and a progress bar (neither is pickled with it)."""
-    text.sentence_cache = sentence_cache()
+    text.sentence_cache = sentence_cache(settings)
     if progress is not None:
         text.embed_progress = lambda total: progress.task(f"embedding texts ({SENTENCE_ENCODER})", total)
     return text
 
 
-def fit_text(train: pd.DataFrame, params: Params, progress: Progress | None = None) -> TextClassifier:
+def fit_text(
+    train: pd.DataFrame, params: Params, progress: Progress | None = None, settings: Settings | None = None
+) -> TextClassifier:
     """The text model; its out-of-fold probabilities (`oof_proba_`) feed the fusion."""
     progress = progress or NullProgress()
     progress.log(f"training text model on {len(train)} rows")
-    text = with_embedding_aids(TextClassifier(params.text, random_state=params.seed), progress)
+    text = with_embedding_aids(TextClassifier(params.text, random_state=params.seed), progress, settings)
     text.fit(train, train[LABEL].to_numpy())
     scores = ", ".join(f"{n} {c['cv_weighted_f1']:.4f}" for n, c in text.selection_["candidates"].items())
     progress.log(f"text model: {text.chosen_} (cross-validated weighted F1: {scores})")
@@ -174,11 +178,13 @@ def _parts_dir(work: WorkDir) -> Path:
     return work.root / "model_parts"
 
 
-def train_text(work: WorkDir, params: Params, progress: Progress | None = None) -> dict[str, Any]:
+def train_text(
+    work: WorkDir, params: Params, progress: Progress | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
     """Step: fit the text model alone (runs beside `embed` in the Airflow DAG)."""
     train_frame = load_splits(work)["train"]
     t0 = time.perf_counter()
-    text = fit_text(train_frame, params, progress)
+    text = fit_text(train_frame, params, progress, settings)
     _parts_dir(work).mkdir(parents=True, exist_ok=True)
     joblib.dump(text, _parts_dir(work) / "text.joblib")
     info = {
@@ -221,9 +227,11 @@ def fuse(work: WorkDir, params: Params) -> dict[str, Any]:
     return info
 
 
-def train(work: WorkDir, params: Params, progress: Progress | None = None) -> dict[str, Any]:
+def train(
+    work: WorkDir, params: Params, progress: Progress | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
     """Step: train_text + train_image + fuse in one go (the CLI and DVC use this)."""
-    text_info = train_text(work, params, progress)
+    text_info = train_text(work, params, progress, settings)
     train_image(work, params, progress)
     info = fuse(work, params)
     info["text_seconds"] = text_info["seconds"]
