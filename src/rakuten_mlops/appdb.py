@@ -71,6 +71,10 @@ class PredictionRecord(Base):
     top_k: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     modalities: Mapped[str] = mapped_column(String(16))
     latency_ms: Mapped[float] = mapped_column(Float)
+    # A challenger's prediction scored in shadow: never answered; `shadow_of` is the id of the
+    # champion's prediction of the same request (its feedback is the shadow row's feedback too).
+    shadow: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"), index=True)
+    shadow_of: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
 
 
 class FeedbackRecord(Base):
@@ -122,6 +126,7 @@ def make_engine(url: str) -> Engine:
 ADDED_COLUMNS = {
     "users": {"token_version": "INTEGER NOT NULL DEFAULT 0"},
     "feedback": {"kind": "VARCHAR(16) NOT NULL DEFAULT 'label'"},
+    "predictions": {"shadow": "BOOLEAN NOT NULL DEFAULT FALSE", "shadow_of": "VARCHAR(36)"},
 }
 
 
@@ -140,6 +145,8 @@ def create_schema(engine: Engine) -> None:
             index.create(engine, checkfirst=True)
     except SQLAlchemyError as exc:
         log.warning("feedback: unique first-label index not created (%s)", exc.__class__.__name__)
+    for index in PredictionRecord.__table__.indexes:  # type: ignore[attr-defined]
+        index.create(engine, checkfirst=True)  # those of columns added since the table was created
 
 
 @contextmanager

@@ -135,6 +135,8 @@ def _print_run(summary: dict[str, Any]) -> None:
     )
     reg, pro = summary["register"], summary["promote"]
     verdict = "[green]PROMOTED to champion[/]" if pro["promote"] else "[yellow]not promoted[/]"
+    if pro.get("challenger"):
+        verdict = "[cyan]passed the gate: CHALLENGER in shadow[/]"
     console.print(f"model version {reg['version']}: {verdict}")
     for reason in pro["reasons"]:
         console.print(f"  - {reason}")
@@ -262,14 +264,77 @@ def models_list() -> None:
 
 @models_app.command("promote")
 @friendly_errors
-def models_promote(version: Annotated[str, typer.Argument(help="version number to make champion")]) -> None:
-    """Give `champion` to a version by hand (the previous champion is remembered for rollback)."""
+def models_promote(
+    version: Annotated[str | None, typer.Argument(help="version number to make champion")] = None,
+    challenger: Annotated[
+        bool,
+        typer.Option(
+            "--challenger",
+            help="promote the challenger if the live rule holds (params.yaml promotion.shadow_*); "
+            "otherwise say why not",
+        ),
+    ] = False,
+    params: ParamsOpt = None,
+) -> None:
+    """Give `champion` to a version by hand, or to the challenger by the live rule (`--challenger`)."""
     from rakuten_mlops.lifecycle.registry import client, configure_mlflow, set_champion
 
     settings = get_settings()
+    if challenger == (version is not None):
+        raise typer.BadParameter("give a VERSION, or --challenger (not both)")
+    if challenger:
+        _promote_challenger(settings, resolve_params(params))
+        return
+    assert version is not None
     configure_mlflow(settings)
     previous = set_champion(client(settings), settings.model_name, version, ["manual promotion"], "manual")
     console.print(f"version {version} is champion (was {previous or 'none'})")
+
+
+def _promote_challenger(settings: Any, params: Any) -> None:
+    from rakuten_mlops.pipelines.monitoring_shadow import promote_challenger
+
+    record = promote_challenger(settings, params)
+    if record["promote"]:
+        console.print(
+            f"[green]challenger version {record['version']} is champion[/] (was {record['champion_before']})"
+        )
+    else:
+        console.print(
+            f"[yellow]challenger version {record['version']} stays in shadow[/]: the live rule does not hold"
+        )
+    for reason in record["reasons"]:
+        console.print(f"  - {reason}", highlight=False)
+    if not record["promote"]:
+        raise typer.Exit(code=1)
+
+
+@models_app.command("challenge")
+@friendly_errors
+def models_challenge(
+    version: Annotated[
+        str | None, typer.Argument(help="version to score in shadow beside the champion")
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="take the challenger alias away")] = False,
+) -> None:
+    """Put a version in shadow (`challenger` alias): the API scores it on live traffic, answering no one."""
+    from rakuten_mlops.pipelines.monitoring_shadow import challenge, clear_challenge
+
+    settings = get_settings()
+    if clear == (version is not None):
+        raise typer.BadParameter("give a VERSION, or --clear (not both)")
+    if clear:
+        previous = clear_challenge(settings)
+        console.print(
+            f"no challenger now (was version {previous})" if previous else "there was no challenger"
+        )
+        return
+    assert version is not None
+    previous = challenge(settings, version)
+    console.print(
+        f"version {version} is challenger (was {previous or 'none'}): the API scores it in shadow at its "
+        "next alias check (`POST /v1/model/reload` now); watch it with `rakuten-mlops monitor live`"
+    )
 
 
 @models_app.command("rollback")

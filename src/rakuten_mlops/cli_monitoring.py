@@ -171,6 +171,45 @@ def monitor_live_command(params_path: ParamsOpt = None, as_json: JsonOpt = False
     console.print(table)
     if live.get("error"):
         console.print(f"[yellow]warning:[/] {live['error']}", highlight=False)
+    _print_shadow(live.get("shadow") or {})
+
+
+def _f(value: Any, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _print_shadow(shadow: dict[str, Any]) -> None:
+    """The challenger against the champion on the same listings (what `promote --challenger` judges)."""
+    if shadow.get("error"):
+        console.print(f"[yellow]warning:[/] {shadow['error']}", highlight=False)
+    comparisons = shadow.get("comparisons") or []
+    if not comparisons:
+        if shadow.get("challenger_version"):
+            console.print(f"challenger version {shadow['challenger_version']}: no shadow prediction yet")
+        return
+    table = Table(title=f"challenger in shadow (current: {shadow.get('challenger_version') or 'none'})")
+    for col in (
+        "challenger", "champion", "listings", "agreement", "confidence chal/champ", "feedback",
+        "live wF1 chal/champ", "top classes chal / champ",
+    ):  # fmt: skip
+        table.add_column(col)
+    for c in comparisons:
+        top = [
+            ",".join(sorted(c[f"{role}_class_mix"], key=c[f"{role}_class_mix"].get, reverse=True)[:3])
+            for role in ("challenger", "champion")
+        ]
+        table.add_row(
+            c["challenger_version"], c["champion_version"], str(c["predictions"]), _f(c["agreement"]),
+            f"{_f(c['challenger_confidence'])} / {_f(c['champion_confidence'])}", str(c["feedback"]),
+            f"{_f(c['challenger_f1'])} / {_f(c['champion_f1'])}", " / ".join(top),
+        )  # fmt: skip
+    console.print(table)
+    rule = shadow.get("rule") or {}
+    console.print(
+        f"promotion rule: ≥ {rule.get('shadow_min_feedback')} listings with feedback and live wF1 ≥ "
+        f"champion's − {rule.get('shadow_f1_tolerance')} (`rakuten-mlops models promote --challenger`)",
+        highlight=False,
+    )
 
 
 @monitor_app.command("export")

@@ -123,6 +123,21 @@ class PromotionParams(_Strict):
     min_class_support: int = Field(
         20, ge=1, description="classes with fewer gold rows are too noisy for the class-drop rule"
     )
+    shadow: bool = Field(
+        False,
+        description="a version that passes the gate becomes `challenger` (scored in shadow on live "
+        "traffic) instead of champion; `models promote --challenger` then applies the live rule",
+    )
+    shadow_min_feedback: int = Field(
+        50, ge=1, description="live rule: shadow predictions whose request got feedback, at least"
+    )
+    shadow_f1_tolerance: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="live rule: the challenger's live weighted F1 may be at most this far below the "
+        "champion's on the same feedback",
+    )
 
 
 class EvaluationParams(_Strict):
@@ -201,10 +216,17 @@ class DecisionParams(_Strict):
     )
 
 
+class ReviewParams(_Strict):
+    confidence_below: float = Field(
+        0.5, gt=0, le=1, description="served predictions less confident than this go to the review queue"
+    )
+
+
 class MonitoringParams(_Strict):
     drift: DriftParams = DriftParams()
     live: LiveParams = LiveParams()
     decision: DecisionParams = DecisionParams()
+    review: ReviewParams = ReviewParams()
 
 
 class Params(_Strict):
@@ -330,6 +352,15 @@ class Settings(BaseSettings):
     micro_batch_max_rows: int = Field(256, ge=1)
     micro_batch_wait_ms: float = Field(0.0, ge=0, le=100)
     micro_batch_parallel: int = Field(2, ge=1, le=16, description="predict calls in flight at once")
+    shadow_share: float = Field(
+        1.0, ge=0, le=1, description="share of predicted listings the challenger scores in the background"
+    )
+    shadow_queue_rows: int = Field(
+        1_000, ge=1, description="listings waiting for the challenger at most; beyond, new ones are dropped"
+    )
+    shadow_queue_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="bytes of waiting listings (images included) at most"
+    )
     prediction_log_flush_seconds: float = Field(0.5, gt=0)
     prediction_log_batch_rows: int = Field(500, ge=1)
     prediction_log_max_buffer: int = Field(50_000, ge=1, description="beyond this, records spill to disk")

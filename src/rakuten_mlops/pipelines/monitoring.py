@@ -24,6 +24,7 @@ from rakuten_mlops.monitoring import decision as retrain_rules
 from rakuten_mlops.monitoring.drift import DriftResult, compute_drift
 from rakuten_mlops.monitoring.features import monitoring_frame
 from rakuten_mlops.pipelines.monitoring_reference import Reference, champion_version, describe, load_reference
+from rakuten_mlops.pipelines.monitoring_shadow import shadow_comparison
 from rakuten_mlops.pipelines.monitoring_sources import (
     Source,
     champion_predictions,
@@ -141,6 +142,7 @@ def live_performance(settings: Settings, params: Params) -> dict[str, Any]:
             "overall": {"n": 0, "weighted_f1": None, "accuracy": None},
         }
     live["champion_version"] = champion_version(settings)
+    live["shadow"] = shadow_comparison(settings, params)  # challenger against champion, same listings
     write_json_atomic(MonitoringDir.of_home(settings.home).latest_live, live)
     return live
 

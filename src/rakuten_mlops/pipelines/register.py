@@ -29,6 +29,7 @@ from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.schema import LABEL
 from rakuten_mlops.infra import file_sha256
 from rakuten_mlops.lifecycle import signing
+from rakuten_mlops.lifecycle.challenger import set_challenger
 from rakuten_mlops.lifecycle.promotion import bootstrap_gain_interval, decide_promotion
 from rakuten_mlops.lifecycle.registry import (
     client,
@@ -328,6 +329,17 @@ def promote(
         "champion_before": str(champ.version) if champ is not None else None,
         **decision.as_dict(),
     }
+    if decision.promote and params.promotion.shadow and champ is not None:
+        # Safe rollout: the version answers nobody yet; the API scores it beside the champion.
+        reasons = [
+            *decision.reasons,
+            f"promotion.shadow is on: version {version} is challenger beside champion v{champ.version} "
+            "(`rakuten-mlops models promote --challenger` applies the live rule)",
+        ]
+        result.update(promote=False, challenger=True, reasons=reasons)
+        write_json(decision_path, result)
+        set_challenger(c, settings.model_name, version, reasons, "challenger")
+        return result
     write_json(decision_path, result)  # before the alias moves: a retry then replays it
     if decision.promote:
         set_champion(c, settings.model_name, version, decision.reasons, "promoted")

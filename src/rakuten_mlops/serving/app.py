@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from rakuten_mlops import __version__
 from rakuten_mlops.appdb import create_schema, make_engine, session_factory, session_scope
-from rakuten_mlops.config import Settings, get_settings
+from rakuten_mlops.config import Params, Settings, get_settings
 from rakuten_mlops.serving.auth import Authenticator, AuthGateMiddleware
 from rakuten_mlops.serving.deps import ServingState
 from rakuten_mlops.serving.errors import install_error_handlers
@@ -28,6 +28,7 @@ from rakuten_mlops.serving.request_limits import BodySizeLimitMiddleware
 from rakuten_mlops.serving.routes import api_router, root_router
 from rakuten_mlops.serving.schemas import BatchIn
 from rakuten_mlops.serving.security import HashGate, check_signing_key, token_config
+from rakuten_mlops.serving.shadow import ShadowScorer
 from rakuten_mlops.serving.users import count_users, create_user, get_user
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: ServingState = app.state.serving
     await run_in_threadpool(_prepare_database, state)
     state.prediction_log.start()
-    await state.holder.start()
+    state.shadow.start()
+    await state.holder.start()  # loads the challenger too (state.holder.shadow)
     live = LiveRefresher.from_params(state.settings)
     live.start()
     try:
@@ -87,13 +89,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(state.prediction_log.close, state.settings.prediction_log_shutdown_seconds)
 
 
+def review_threshold(settings: Settings) -> float:
+    """`monitoring.review.confidence_below`; the default when params.yaml does not validate."""
+    try:
+        return settings.resolve_params().monitoring.review.confidence_below
+    except Exception as exc:  # the API still serves predictions with a broken params.yaml
+        default = Params().monitoring.review.confidence_below
+        log.warning("review threshold: params not read (%s); using %s", exc, default)
+        return default
+
+
 def build_state(settings: Settings) -> ServingState:
     """Everything the app needs, built without touching the network or the database."""
     tokens = token_config(settings)  # raises outside development without a real secret
     check_signing_key(settings)
     engine = make_engine(settings.app_database_url)
     sessions = session_factory(engine)
-    metrics = ServingMetrics()
+    metrics = ServingMetrics(low_confidence_below=review_threshold(settings))
     # Drift and decisions as the monitoring runs record them (in the worker's home when the API
     # has a home of its own, as in compose); live quality as this API's refresher records it in
     # its own home, the runs' record until the first refresh.
@@ -108,6 +120,8 @@ def build_state(settings: Settings) -> ServingState:
         spool_max_bytes=settings.spool_max_bytes,
     )
     metrics.log_queue_size.set_function(lambda: plog.pending())
+    holder = ModelHolder(settings, metrics)
+    holder.shadow = ShadowScorer(settings, metrics, plog)
     windows = make_backend(settings.redis_url)  # login limits and quotas: Redis when configured
     return ServingState(
         settings=settings,
@@ -115,7 +129,7 @@ def build_state(settings: Settings) -> ServingState:
         engine=engine,
         sessions=sessions,
         authenticator=Authenticator(tokens, sessions, settings.auth_cache_seconds),
-        holder=ModelHolder(settings, metrics),
+        holder=holder,
         prediction_log=plog,
         metrics=metrics,
         login_limiter=LoginLimiter(
@@ -128,6 +142,7 @@ def build_state(settings: Settings) -> ServingState:
         quota=Quota(windows, settings.predict_quota_per_minute, 60.0),
         hash_gate=HashGate(settings.login_hash_concurrency, settings.login_queue_seconds),
         trusted_proxies=parse_networks(settings.trusted_proxies.split(",")),
+        shadow=holder.shadow,
     )
 
 

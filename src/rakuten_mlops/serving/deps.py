@@ -18,6 +18,7 @@ from rakuten_mlops.serving.metrics import ServingMetrics
 from rakuten_mlops.serving.model_holder import ModelHolder
 from rakuten_mlops.serving.prediction_log import PredictionLog
 from rakuten_mlops.serving.security import HashGate, TokenConfig
+from rakuten_mlops.serving.shadow import ShadowScorer
 
 # Trivial dependencies are `async def`: FastAPI runs a plain `def` dependency in a worker thread,
 # which costs more than the whole route on the prediction path.
@@ -39,6 +40,7 @@ class ServingState:
     quota: Quota
     hash_gate: HashGate
     trusted_proxies: list[Network]
+    shadow: ShadowScorer
 
 
 async def get_state(request: Request) -> ServingState:

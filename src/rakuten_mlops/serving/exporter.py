@@ -110,10 +110,38 @@ class MonitoringCollector(Collector):
                 accuracy.add_metric([str(version)], float(scores["accuracy"]))
         yield f1
         yield accuracy
+        yield from _shadow_families((live or {}).get("shadow") or {})
         decisions = CounterMetricFamily("rakuten_retrain_decisions", "Retrain decisions", labels=["decision"])
         for kind, total in counts.items():
             decisions.add_metric([kind], float(total))
         yield decisions
+
+
+def _shadow_families(shadow: dict[str, Any]) -> Iterator[Metric]:
+    """Challenger against champion on the same listings, as recorded with live quality (all replicas)."""
+    pair = ["challenger_version", "champion_version"]
+    agreement = GaugeMetricFamily(
+        "rakuten_shadow_agreement",
+        "Share of shadow listings where both models predicted the same code",
+        labels=pair,
+    )
+    feedback = GaugeMetricFamily(
+        "rakuten_shadow_feedback", "Shadow listings whose champion prediction got feedback", labels=pair
+    )
+    f1 = GaugeMetricFamily(
+        "rakuten_shadow_live_f1", "Weighted F1 of each model on the same shadow listings with feedback",
+        labels=[*pair, "role"],
+    )  # fmt: skip
+    for c in shadow.get("comparisons") or []:
+        versions = [str(c["challenger_version"]), str(c["champion_version"])]
+        agreement.add_metric(versions, float(c["agreement"]))
+        feedback.add_metric(versions, float(c["feedback"]))
+        for role in ("challenger", "champion"):
+            if c.get(f"{role}_f1") is not None:  # no feedback, no value
+                f1.add_metric([*versions, role], float(c[f"{role}_f1"]))
+    yield agreement
+    yield feedback
+    yield f1
 
 
 def refresh_live(settings: Settings) -> None:

@@ -22,6 +22,7 @@ class ServingMetrics:
     """Every metric the API exports; one instance per app so tests can build many apps."""
 
     registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
+    low_confidence_below: float = 0.5  # monitoring.review.confidence_below: the review queue's threshold
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -49,6 +50,16 @@ class ServingMetrics:
         self.log_queue_size = Gauge(
             "rakuten_prediction_log_queue_size", "Prediction-log records waiting to be written", registry=r
         )
+        self.low_confidence = Counter(
+            "rakuten_low_confidence_predictions",
+            "Served predictions less confident than the review threshold (they wait in the review queue)",
+            registry=r,
+        )
+        self.review_threshold = Gauge(
+            "rakuten_review_confidence_threshold", "Confidence below which a prediction goes to review",
+            registry=r,
+        )  # fmt: skip
+        self.review_threshold.set(self.low_confidence_below)
         for result in ("success", "failure"):
             self.model_reloads.labels(result=result)
         self.model_loaded.set(0)
@@ -62,6 +73,8 @@ class ServingMetrics:
         """Count one prediction and its confidence."""
         self.predictions.labels(code=str(code)).inc()
         self.confidence.observe(probability)
+        if probability < self.low_confidence_below:
+            self.low_confidence.inc()
 
 
 class MetricsMiddleware:

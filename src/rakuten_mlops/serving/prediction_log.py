@@ -88,7 +88,7 @@ class PredictionLog:
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         """Queue one record (never blocks, never raises on database trouble)."""
-        if table == "predictions":
+        if table == "predictions" and not row.get("shadow"):  # nobody gives feedback on a shadow id
             self._recent[row["id"]] = row["username"]
             if len(self._recent) > self._recent_max:
                 self._recent.popitem(last=False)
@@ -107,7 +107,8 @@ class PredictionLog:
             return recent
         table = TABLES["predictions"]
         with self.engine.connect() as conn:
-            row = conn.execute(select(table.c.username).where(table.c.id == prediction_id)).first()
+            query = select(table.c.username).where(table.c.id == prediction_id, table.c.shadow.is_(False))
+            row = conn.execute(query).first()
         return None if row is None else str(row[0])
 
     def add_feedback(self, row: dict[str, Any], correction: bool) -> None:
@@ -218,6 +219,8 @@ class PredictionLog:
     def _write(self, records: list[Record]) -> bool:
         grouped: dict[str, list[dict[str, Any]]] = {}
         for table, row in records:
+            if table == "predictions":  # one shape per batch (spooled records may predate the columns)
+                row = {"shadow": False, "shadow_of": None, **row}
             grouped.setdefault(table, []).append(row)
         try:
             if not self.schema_ready:  # the database may have been down when the app started

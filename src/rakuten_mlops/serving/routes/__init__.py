@@ -2,10 +2,21 @@
 
 from fastapi import APIRouter
 
-from rakuten_mlops.serving.routes import auth, data, health, model, monitoring, predict, registry, users
+from rakuten_mlops.serving.routes import (
+    auth,
+    data,
+    health,
+    model,
+    monitoring,
+    predict,
+    registry,
+    review,
+    shadow,
+    users,
+)
 
 api_router = APIRouter(prefix="/v1")
-for module in (auth, predict, model, users, registry, monitoring, data):
+for module in (auth, predict, model, users, registry, monitoring, data, shadow, review):
     api_router.include_router(module.router)
 
 root_router = health.router

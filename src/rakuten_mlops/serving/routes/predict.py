@@ -41,17 +41,16 @@ def _record(
     """Count, log and shape one prediction (a dict: the response model validates it once)."""
     prediction_id = str(uuid.uuid4())
     state.metrics.observe_prediction(out["prdtypecode"], out["probability"])
-    state.prediction_log.add(
-        "predictions",
-        {
-            "id": prediction_id, "created_at": utcnow(), "username": user,
-            "model_name": model.name, "model_version": model.version,
-            "designation": product.designation, "description": product.description,
-            "image_sha256": product.image.sha256 if product.image else None,
-            "prdtypecode": out["prdtypecode"], "probability": out["probability"],
-            "top_k": out["top_k"], "modalities": out["modalities"], "latency_ms": ms,
-        },
-    )  # fmt: skip
+    logged = {
+        "id": prediction_id, "created_at": utcnow(), "username": user,
+        "model_name": model.name, "model_version": model.version,
+        "designation": product.designation, "description": product.description,
+        "image_sha256": product.image.sha256 if product.image else None,
+        "prdtypecode": out["prdtypecode"], "probability": out["probability"],
+        "top_k": out["top_k"], "modalities": out["modalities"], "latency_ms": ms,
+    }  # fmt: skip
+    state.prediction_log.add("predictions", logged)
+    state.shadow.offer(product.model_row(), logged)  # the challenger, off the request path
     return {
         "prediction_id": prediction_id,
         "prdtypecode": out["prdtypecode"],
