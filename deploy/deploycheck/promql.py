@@ -33,6 +33,21 @@ CONTRACT: dict[str, str] = {
     "rakuten_live_f1": "gauge",
     "rakuten_live_accuracy": "gauge",
     "rakuten_retrain_decisions": "counter",
+    # safe rollout: the review queue and the challenger in shadow
+    "rakuten_low_confidence_predictions": "counter",
+    "rakuten_review_confidence_threshold": "gauge",
+    "rakuten_shadow_predictions": "counter",
+    "rakuten_shadow_agreements": "counter",
+    "rakuten_shadow_confidence": "histogram",
+    "rakuten_shadow_class_predictions": "counter",
+    "rakuten_shadow_failures": "counter",
+    "rakuten_shadow_dropped": "counter",
+    "rakuten_shadow_queue_size": "gauge",
+    "rakuten_challenger_loaded": "gauge",
+    "rakuten_challenger": "info",
+    "rakuten_shadow_agreement": "gauge",
+    "rakuten_shadow_feedback": "gauge",
+    "rakuten_shadow_live_f1": "gauge",
 }
 # Metrics from elsewhere that dashboards and rules may read: kube-state-metrics, cAdvisor, `up`.
 EXTERNAL_METRIC_RE = re.compile(r"^(kube_[a-z0-9_]+|container_[a-z0-9_]+|up)$")

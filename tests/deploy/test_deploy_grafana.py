@@ -25,6 +25,9 @@ TOPICS = {
     "model loaded": "rakuten_model_loaded",
     "pods": "kube_deployment_status_replicas_available",
     "HPA replicas": "kube_horizontalpodautoscaler_status_current_replicas",
+    "shadow agreement": "rakuten_shadow_agreements_total",
+    "shadow live F1": "rakuten_shadow_live_f1",
+    "low-confidence share": "rakuten_low_confidence_predictions_total",
 }
 
 

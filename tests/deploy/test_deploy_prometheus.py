@@ -19,6 +19,8 @@ REQUIRED_ALERTS = {
     "RakutenNoModelLoaded",
     "RakutenDriftShareHigh",
     "RakutenLiveF1Low",
+    "RakutenLowConfidenceShareHigh",  # the review queue fills
+    "RakutenChallengerDropped",
 }
 
 
