@@ -236,6 +236,31 @@ class ApiClient:
             self._send("GET", "/v1/monitoring/decisions", "Reading retrain decisions", token, params=params)
         )
 
+    # ------------------------------------------------------------------ safe rollout (admin)
+    def shadow(self, token: str) -> dict[str, Any]:
+        """The challenger against the champion on the same live listings, and what the API scores."""
+        return dict(self._send("GET", "/v1/monitoring/shadow", "Reading the shadow comparison", token))
+
+    def challenge(self, token: str, version: str) -> dict[str, Any]:
+        """Put `version` in shadow (the challenger alias); the API loads it at once."""
+        body = {"version": str(version)}
+        return dict(
+            self._send("POST", "/v1/model/challenger", "Putting the version in shadow", token, json=body)
+        )
+
+    def clear_challenger(self, token: str) -> dict[str, Any]:
+        """Take the challenger alias away: shadow scoring stops."""
+        return dict(self._send("DELETE", "/v1/model/challenger", "Removing the challenger", token))
+
+    def promote_challenger(self, token: str) -> dict[str, Any]:
+        """Promote the challenger if the live rule holds; the API records the decision either way."""
+        return dict(self._send("POST", "/v1/model/promote-challenger", "Promoting the challenger", token))
+
+    def review_queue(self, token: str, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """Unlabelled predictions below the confidence threshold, newest first."""
+        params = {"limit": limit, "offset": offset}
+        return dict(self._send("GET", "/v1/review", "Reading the review queue", token, params=params))
+
     # ------------------------------------------------------------------ training data
     def data_sources(self, token: str) -> dict[str, Any]:
         """The training data sets the API can summarise, with the champion and pipeline versions."""

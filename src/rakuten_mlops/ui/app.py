@@ -12,6 +12,7 @@ PAGES = (
     ("batch_page.py", "Batch", ":material/table_view:"),
     ("models_page.py", "Models", ":material/model_training:"),
     ("monitoring_page.py", "Monitoring", ":material/monitoring:"),
+    ("review_page.py", "Review", ":material/rate_review:"),
     ("data_page.py", "Data", ":material/dataset:"),
 )
 

@@ -17,6 +17,7 @@ from rakuten_mlops.api_client import ApiError, UserSession
 from rakuten_mlops.ui import session
 from rakuten_mlops.ui.charts import LABELS
 from rakuten_mlops.ui.registry_view import champion_of, per_class_f1, versions_frame
+from rakuten_mlops.ui.shadow_view import show_shadow
 
 
 def show_champion(champion: dict[str, Any] | None) -> None:
@@ -134,6 +135,7 @@ def main() -> None:
     chosen = st.selectbox("Version", versions, index=default, key="models_version")
     admin_actions(user, chosen, champion)
     show_version(user, chosen, lang)
+    show_shadow(user, chosen, lang)
 
 
 if __name__ == "__main__":
