@@ -202,3 +202,22 @@ def test_comparison_of_constructed_pairs() -> None:
         and c["challenger_f1"] == 1.0
         and c["champion_f1"] == pytest.approx(2 / 3, abs=1e-4)
     )
+
+
+def test_shadow_rows_stay_out_of_the_served_predictions(rollout) -> None:
+    from rakuten_mlops.pipelines.monitoring_live import recent_predictions
+
+    settings, _ = rollout
+    _log(settings, n=6, champion_right=6, challenger_right=0, labelled=0)
+    recent = recent_predictions(settings.app_database_url)
+    assert len(recent) == 6 and set(recent["model_version"]) == {"1"}
+
+
+def test_monitor_live_prints_the_comparison_and_the_rule(rollout) -> None:
+    settings, _ = rollout
+    _log(settings, n=8, champion_right=8, challenger_right=4, labelled=8)
+    result = CliRunner().invoke(app, ["monitor", "live"])
+    assert result.exit_code == 0, result.output
+    assert "challenger in shadow (current: 2)" in result.output
+    assert "0.500" in result.output and "1.000" in result.output  # agreement; champion's live wF1
+    assert "promotion rule: ≥ 50 listings with feedback" in result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -69,6 +70,8 @@ def read_recent_predictions(database_url: str, limit: int) -> pd.DataFrame:
             .order_by(p.c.created_at.desc())
             .limit(limit)
         )
+        if has_shadow_column(engine):  # a challenger's shadow predictions answered no one: left out
+            query = query.where(p.c.shadow.is_(False))
         with engine.connect() as conn:
             rows = conn.execute(query).all()
     except SQLAlchemyError as exc:
@@ -76,6 +79,13 @@ def read_recent_predictions(database_url: str, limit: int) -> pd.DataFrame:
     finally:
         engine.dispose()
     return pd.DataFrame(rows, columns=columns)
+
+
+def has_shadow_column(engine: Any) -> bool:
+    """Whether the prediction log has the `shadow` column (the API adds it at start)."""
+    from sqlalchemy import inspect
+
+    return "shadow" in {c["name"] for c in inspect(engine).get_columns("predictions")}
 
 
 def no_database_yet(url: str) -> bool:

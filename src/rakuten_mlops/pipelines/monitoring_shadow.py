@@ -27,7 +27,7 @@ from rakuten_mlops.lifecycle.registry import (
     set_champion,
 )
 from rakuten_mlops.monitoring.shadow import PAIR_COLUMNS, compare_shadow
-from rakuten_mlops.pipelines.monitoring_live import no_database_yet
+from rakuten_mlops.pipelines.monitoring_live import has_shadow_column, no_database_yet
 from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
 
 MAX_PAIRS = 50_000
@@ -53,7 +53,7 @@ def read_shadow_pairs(database_url: str, since: dt.datetime, limit: int = MAX_PA
     engine = make_engine(database_url)
     try:
         tables = set(inspect(engine).get_table_names())
-        if not {"feedback", "predictions"} <= tables:
+        if not {"feedback", "predictions"} <= tables or not has_shadow_column(engine):
             return pd.DataFrame(columns=list(PAIR_COLUMNS))
         p = PredictionRecord.__table__
         s, c = p.alias("s"), p.alias("c")
