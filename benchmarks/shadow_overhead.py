@@ -41,13 +41,26 @@ PASSWORD = secrets.token_urlsafe(16)
 def shadow_counts(url: str) -> dict[str, float]:
     """Listings scored in shadow and dropped (queue full), summed over labels."""
     text = httpx.get(f"{url}/metrics", timeout=10).text
-    out = {"scored": 0.0, "dropped": 0.0}
+    out = {"scored": 0.0, "dropped": 0.0, "queued": 0.0}
     for row in text.splitlines():
         if row.startswith("rakuten_shadow_predictions_total"):
             out["scored"] += float(row.rsplit(" ", 1)[1])
         elif row.startswith("rakuten_shadow_dropped_total"):
             out["dropped"] += float(row.rsplit(" ", 1)[1])
+        elif row.startswith("rakuten_shadow_queue_size"):
+            out["queued"] += float(row.rsplit(" ", 1)[1])
     return out
+
+
+def drained(url: str, limit_s: float = 60.0) -> dict[str, float]:
+    """The shadow counts once the queue is empty (a backlog must not weigh on the next round)."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        counts = shadow_counts(url)
+        if counts["queued"] == 0 or time.monotonic() > deadline:
+            time.sleep(0.5)  # the batch taken last may still be scoring
+            return shadow_counts(url)
+        time.sleep(0.2)
 
 
 def set_challenger(settings: Settings, version: str | None, url: str, admin: str) -> None:
@@ -139,14 +152,13 @@ def main() -> None:
             for setup in order:
                 set_challenger(settings, challenger if setup == "with" else None, url, admin)
                 for kind, (rate, concurrency) in loads.items():
-                    before = shadow_counts(url)
+                    before = drained(url)
                     cfg = TrafficConfig(
                         url=url, token=user, rate=rate, duration_s=args.duration, concurrency=concurrency
                     )
                     report = asyncio.run(run_traffic(cfg, payloads))
-                    time.sleep(1.0)  # let the shadow queue drain before counting
-                    after = shadow_counts(url)
-                    report["shadow"] = {k: after[k] - before[k] for k in after}
+                    after = drained(url)
+                    report["shadow"] = {k: after[k] - before[k] for k in ("scored", "dropped")}
                     runs[setup][kind].append(report)
                     print(
                         f"round {round_no + 1} {setup:8} {kind:11} {line(report)}  shadow {report['shadow']}",

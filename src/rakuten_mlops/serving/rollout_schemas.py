@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class ChallengeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: str = Field(min_length=1, max_length=32, pattern=r"^[0-9]+$", description="registered version")
+    version: str = Field(min_length=1, max_length=9, pattern=r"^[0-9]+$", description="registered version")
 
 
 class ChallengerOut(BaseModel):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 import uuid
@@ -38,7 +37,6 @@ log = logging.getLogger(__name__)
 CHALLENGER = "challenger"
 BATCH_ROWS = 64
 GATHER_S = 0.2  # after a wake-up, wait this long for company: fewer, larger predict calls
-NICENESS = 19  # the scoring thread yields the CPU to the threads that answer requests
 SHADOW_FAILURES = (*FAILURE_REASONS, "predict_error")
 
 
@@ -58,14 +56,6 @@ def _no_alias(exc: BaseException) -> bool:
     """MLflow's answer when the model or its `challenger` alias does not exist."""
     code = getattr(exc, "error_code", "")
     return code in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST") and "not found" in str(exc)
-
-
-def _lower_priority() -> None:
-    """Renice the calling thread (Linux schedules threads one by one); elsewhere nothing changes."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICENESS)
-    except (AttributeError, OSError) as exc:
-        log.info("shadow scoring runs at normal priority (%s)", exc)
 
 
 class ShadowMetrics:
@@ -173,6 +163,7 @@ class ShadowScorer:
             if _no_alias(exc):
                 self._set(None)
                 self.last_error = None
+                self.loader.pointer_path.unlink(missing_ok=True)  # its local copy may be pruned now
                 return
             reason = failure_reason(exc)
             self.last_error = f"{reason}: {exc.__class__.__name__}: {exc}"[:500]
@@ -218,7 +209,7 @@ class ShadowScorer:
         return batch
 
     def _run(self) -> None:
-        _lower_priority()
+        # Not reniced: a low-priority thread holding the GIL would make the request threads wait.
         while not self._stop.is_set():
             self._wake.wait(1.0)
             self._wake.clear()
