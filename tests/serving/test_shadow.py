@@ -314,3 +314,18 @@ def test_a_full_queue_drops_listings_instead_of_waiting(make_settings) -> None:
     assert queued == [False, True, False, True, False, True, False, False, False, False]
     assert scorer.status()["queued"] == 3
     assert scorer.metrics.dropped._value.get() == 2
+
+
+def test_the_queue_is_bounded_in_bytes_too(make_settings) -> None:
+    from rakuten_mlops.serving.metrics import ServingMetrics
+    from rakuten_mlops.serving.model_loader import LoadedModel
+    from rakuten_mlops.serving.shadow import ShadowScorer
+
+    scorer = ShadowScorer(make_settings(shadow_queue_bytes=1024), ServingMetrics(), prediction_log=None)  # type: ignore[arg-type]
+    scorer.current = LoadedModel(None, "m", "2", "", "registry", None)  # type: ignore[arg-type]
+    small = {"designation": "x" * 100, "description": "", "image": b"\xff" * 500}
+    large = {"designation": "x", "description": "", "image": b"\xff" * 2000}
+    assert scorer.offer(large, {"id": "a"}) is False  # alone over the bound
+    assert scorer.offer(small, {"id": "b"}) is True
+    assert scorer.offer(small, {"id": "c"}) is False  # 1,200 bytes would wait
+    assert scorer.status()["queued"] == 1 and scorer.metrics.dropped._value.get() == 2
