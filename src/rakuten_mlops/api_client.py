@@ -172,11 +172,18 @@ class ApiClient:
         image: bytes | None = None,
         image_name: str = "image",
         image_type: str = "application/octet-stream",
+        explain: bool = False,
     ) -> dict[str, Any]:
-        """One listing; the image (if any) is uploaded as a multipart file part."""
-        fields = {"designation": designation, "description": description}
+        """One listing; the image (if any) is uploaded as a multipart file part.
+
+        `explain` asks for the words and modality shares behind the answer (`explanation`).
+        """
+        fields: dict[str, Any] = {"designation": designation, "description": description}
         if image is None:
-            return dict(self._send("POST", "/v1/predict", "Prediction", token, json=fields))
+            body = {**fields, "explain": True} if explain else fields
+            return dict(self._send("POST", "/v1/predict", "Prediction", token, json=body))
+        if explain:
+            fields["explain"] = "true"
         files = {"image": (image_name, image, image_type)}
         return dict(self._send("POST", "/v1/predict", "Prediction", token, data=fields, files=files))
 
