@@ -215,6 +215,11 @@ class ApiClient:
         """One version with its per-class F1 and whether a confusion matrix was logged."""
         return dict(self._send("GET", f"/v1/models/versions/{version}", f"Reading version {version}", token))
 
+    def model_card(self, token: str, version: str, fmt: str = "markdown") -> str:
+        """A version's model card, as Markdown or as a self-contained HTML page."""
+        path = f"/v1/models/versions/{version}/card"
+        return self._send_raw("GET", path, "Reading the model card", token, params={"format": fmt}).text
+
     def confusion_png(self, token: str, version: str) -> bytes:
         """The confusion-matrix PNG logged with a version's run."""
         path = f"/v1/models/versions/{version}/confusion.png"

@@ -16,7 +16,9 @@ data_app = typer.Typer(
     help="Sample generation, validation and import of Rakuten data folders.", no_args_is_help=True
 )
 pipeline_app = typer.Typer(help="Run the training pipeline, whole or step by step.", no_args_is_help=True)
-models_app = typer.Typer(help="Model registry: list versions, promote, roll back.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Model registry: list versions, promote, roll back, read model cards.", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(models_app, name="models")
@@ -282,6 +284,33 @@ def models_rollback() -> None:
     configure_mlflow(settings)
     old, new = rollback(client(settings), settings.model_name)
     console.print(f"champion moved from version {old} back to version {new}")
+
+
+@models_app.command("card")
+@friendly_errors
+def models_card(
+    version: Annotated[str, typer.Argument(help="registered version number")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="save to FILE.md or FILE.html instead of printing")
+    ] = None,
+) -> None:
+    """Print a version's model card (Markdown), or save it as Markdown or self-contained HTML."""
+    from rakuten_mlops.errors import InvalidInputError
+    from rakuten_mlops.lifecycle.registry import model_card
+
+    kinds = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
+    if not version.isdigit():
+        raise InvalidInputError(f"{version!r} is not a version number (see `rakuten-mlops models list`)")
+    kind = kinds.get(output.suffix.lower()) if output is not None else "markdown"
+    if output is not None and kind is None:
+        raise InvalidInputError(f"{output}: the card is saved as .md or .html")
+    text = model_card(get_settings(), version, kind or "markdown")
+    if output is None:
+        typer.echo(text)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    console.print(f"wrote the model card of version {version} to [bold]{output}[/]")
 
 
 # sub-commands from other modules
