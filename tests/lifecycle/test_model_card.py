@@ -50,11 +50,15 @@ def _card(title: str) -> dict[str, Any]:
         "data": {"hash": "d", "rows": 4, "accepted": 4, "rejected": 0, "splits": {"train": 2, "gold": 2},
                  "trained_on": ["train"], "train_rows": 2},
         "classes": [{"code": 10, "name": "Used books", "rows": {"train": 2, "gold": 2}, "share": 1.0}],
-        "metrics": [{"set": "gold", "model": "system", "weighted_f1": 0.5, "macro_f1": 0.5, "accuracy": 0.5, "n": 2}],
-        "metrics_note": "note", "per_class_set": "gold", "per_class": [{"code": 10, "name": "Used books", **per_class["10"]}],
+        "metrics": [
+            {"set": "gold", "model": "system", "weighted_f1": 0.5, "macro_f1": 0.5, "accuracy": 0.5, "n": 2}
+        ],
+        "metrics_note": "note", "per_class_set": "gold",
+        "per_class": [{"code": 10, "name": "Used books", **per_class["10"]}],
         "weakest": weakest_classes(per_class),
         "confusions": confused_pairs([10, 10], [2705, 10], [title, "ok"]),
-        "gate": {"promote": False, "reasons": ["gold weighted F1 0.5 is not above 0.6"], "champion_before": "2",
+        "gate": {"promote": False, "reasons": ["gold weighted F1 0.5 is not above 0.6"],
+                 "champion_before": "2",
                  "interval": {"level": 0.95, "of": "gain", "low": -0.1, "high": 0.02, "rows": 2}},
         "cost": {"source": "run summary", "seconds": {"train": 3.0, "ingest": 1.0}, "total": 4.0},
     }  # fmt: skip
