@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -304,6 +305,7 @@ def models_card(
     kind = kinds.get(output.suffix.lower()) if output is not None else "markdown"
     if output is not None and kind is None:
         raise InvalidInputError(f"{output}: the card is saved as .md or .html")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # stdout is the card
     text = model_card(get_settings(), version, kind or "markdown")
     if output is None:
         typer.echo(text)
