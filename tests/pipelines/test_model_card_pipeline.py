@@ -90,8 +90,9 @@ def _card_json(settings: Settings, version: str) -> dict:
 def test_every_registered_version_has_a_card_with_its_gate_decision(registered):
     s = registered.settings
     c = MlflowClient(tracking_uri=s.tracking_uri, registry_uri=s.registry_uri)
-    versions = c.search_model_versions(f"name = '{s.model_name}'")
-    assert sorted(int(v.version) for v in versions) == [1, 2]
+    registered_by_runs = [str(run["register"]["version"]) for run in registered.summaries]
+    assert registered_by_runs == ["1", "2"]
+    versions = [c.get_model_version(s.model_name, v) for v in registered_by_runs]
     for v in versions:
         card = _card_json(s, str(v.version))
         assert card["version"] == str(v.version)
@@ -161,3 +162,12 @@ def test_a_version_registered_without_a_card_says_so(registered):
         model_card(s, str(old.version))
     with pytest.raises(RegistryError, match="has no version 99"):
         model_card(s, "99")
+
+
+def test_a_version_made_by_hand_from_another_versions_run_does_not_show_that_card(registered):
+    s = registered.settings
+    c = MlflowClient(tracking_uri=s.tracking_uri, registry_uri=s.registry_uri)
+    first = c.get_model_version(s.model_name, "1")
+    copy = c.create_model_version(s.model_name, first.source, run_id=first.run_id)
+    with pytest.raises(CardMissing, match="created from the run of version 1"):
+        model_card(s, str(copy.version))

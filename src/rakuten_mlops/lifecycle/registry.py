@@ -220,7 +220,15 @@ def model_card(settings: Settings, version: str, kind: str = "markdown") -> str:
             "(or by hand); a version registered by `rakuten-mlops pipeline run` gets one"
         )
     with tempfile.TemporaryDirectory(prefix="rakuten-card-") as tmp:
-        return Path(c.download_artifacts(str(mv.run_id), path, tmp)).read_text(encoding="utf-8")
+        text = Path(c.download_artifacts(str(mv.run_id), path, tmp)).read_text(encoding="utf-8")
+    # A version created by hand from another version's run would show that version's card.
+    named = re.search(r"version (\d+)", text)
+    if named is not None and named.group(1) != str(version):
+        raise CardMissing(
+            f"version {version} has no model card of its own: it was created from the run of "
+            f"version {named.group(1)} (see `rakuten-mlops models card {named.group(1)}`)"
+        )
+    return text
 
 
 def champion_version(settings: Settings) -> str | None:
