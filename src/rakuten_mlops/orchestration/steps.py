@@ -18,7 +18,15 @@ from typing import Any, Literal
 from rakuten_mlops.config import Settings
 from rakuten_mlops.errors import InvalidInputError, MissingInputError
 from rakuten_mlops.infra import exclusive_lock, write_json_atomic
-from rakuten_mlops.orchestration.runtime import Lookup, RunConfig, airflow_variable, jsonable, resolve
+from rakuten_mlops.orchestration.runtime import (
+    Lookup,
+    RunConfig,
+    airflow_variable,
+    jsonable,
+    mlflow_messages_logged,
+    resolve,
+)
+from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
 
 DataSource = Literal["data_dir", "streams_pool"]
 RUNS_LEDGER = "airflow_runs.json"
@@ -41,7 +49,8 @@ def training_step(
     if step == "ingest":
         data_dir = _training_data(cfg, source)
         cfg.settings.home.mkdir(parents=True, exist_ok=True)
-    summary = run_step(step, cfg.work, cfg.settings, cfg.params, data_dir)
+    with mlflow_messages_logged():  # at INFO in the task log, not on stderr (shown as errors)
+        summary = run_step(step, cfg.work, cfg.settings, cfg.params, data_dir)
     return jsonable({"step": step, "work_dir": str(cfg.work.root), **summary})
 
 
@@ -97,7 +106,6 @@ def drift_report(
     sorts last), and the same on a retry, which overwrites it.
     """
     from rakuten_mlops.pipelines import monitoring
-    from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
 
     cfg = resolve(conf, variable)
     out = (
@@ -155,7 +163,6 @@ def record_decision(
 
 
 # ----------------------------------------------------------------------------- API
-RELOADS_LOG = "reloads.jsonl"  # under <home>/monitoring: one line per reload attempt after a promotion
 
 
 def reload_model(
@@ -173,7 +180,6 @@ def reload_model(
     from rakuten_mlops.api_client import ApiError
     from rakuten_mlops.infra import append_jsonl
     from rakuten_mlops.orchestration import api
-    from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
 
     settings = Settings()
     version = (promoted or {}).get("version")
@@ -199,7 +205,7 @@ def reload_model(
         "champion_version": version,
         **{k: result.get(k) for k in ("reloaded", "url", "error", "changed")},
     }
-    append_jsonl(MonitoringDir.of_home(settings.home).root / RELOADS_LOG, entry)
+    append_jsonl(MonitoringDir.of_home(settings.home).reloads_log, entry)
     return jsonable(result)
 
 

@@ -27,8 +27,11 @@ from rakuten_mlops.orchestration.home import POOL
 from rakuten_mlops.orchestration.steps import DataSource
 
 # MLflow writes its INFO lines to stderr through its own handler, which task logs show as
-# errors; left unconfigured, its records go through Airflow's logging at their own level.
+# errors; left unconfigured, its records go through Airflow's logging at their own level
+# (its printed messages too: `steps.training_step` routes them to the `mlflow` logger). Its
+# download progress bar would also land on stderr.
 os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 START_DATE = pendulum.datetime(2024, 1, 1, tz="UTC")
 DEFAULT_ARGS: dict[str, Any] = {
