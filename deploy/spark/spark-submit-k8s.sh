@@ -40,6 +40,13 @@ fi
 namespace="${NAMESPACE:-rakuten}"
 image="${IMAGE:-ghcr.io/rakuten-mlops/spark:0.1.0}"
 label="app.kubernetes.io/name=rakuten-batch-scoring"
+# Credentials reach the pods as environment variables read from the secret, never as values here.
+secret_env=()
+for key in AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY MLFLOW_TRACKING_USERNAME MLFLOW_TRACKING_PASSWORD; do
+  for role in driver executor; do
+    secret_env+=(--conf "spark.kubernetes.$role.secretKeyRef.$key=rakuten-spark:$key")
+  done
+done
 
 cmd=(
   "${SPARK_SUBMIT:-spark-submit}"
@@ -51,14 +58,7 @@ cmd=(
   --conf "spark.kubernetes.authenticate.driver.serviceAccountName=rakuten-spark"
   --conf "spark.kubernetes.driver.label.${label%%=*}=${label#*=}"
   --conf "spark.kubernetes.executor.label.${label%%=*}=${label#*=}"
-  --conf "spark.kubernetes.driver.secretKeyRef.AWS_ACCESS_KEY_ID=rakuten-spark:AWS_ACCESS_KEY_ID"
-  --conf "spark.kubernetes.driver.secretKeyRef.AWS_SECRET_ACCESS_KEY=rakuten-spark:AWS_SECRET_ACCESS_KEY"
-  --conf "spark.kubernetes.driver.secretKeyRef.MLFLOW_TRACKING_USERNAME=rakuten-spark:MLFLOW_TRACKING_USERNAME"
-  --conf "spark.kubernetes.driver.secretKeyRef.MLFLOW_TRACKING_PASSWORD=rakuten-spark:MLFLOW_TRACKING_PASSWORD"
-  --conf "spark.kubernetes.executor.secretKeyRef.AWS_ACCESS_KEY_ID=rakuten-spark:AWS_ACCESS_KEY_ID"
-  --conf "spark.kubernetes.executor.secretKeyRef.AWS_SECRET_ACCESS_KEY=rakuten-spark:AWS_SECRET_ACCESS_KEY"
-  --conf "spark.kubernetes.executor.secretKeyRef.MLFLOW_TRACKING_USERNAME=rakuten-spark:MLFLOW_TRACKING_USERNAME"
-  --conf "spark.kubernetes.executor.secretKeyRef.MLFLOW_TRACKING_PASSWORD=rakuten-spark:MLFLOW_TRACKING_PASSWORD"
+  "${secret_env[@]}"
   --conf "spark.kubernetes.driverEnv.RAKUTEN_MLFLOW_TRACKING_URI=${MLFLOW_URI:-http://mlflow:5000}"
   --conf "spark.executorEnv.RAKUTEN_MLFLOW_TRACKING_URI=${MLFLOW_URI:-http://mlflow:5000}"
   --conf "spark.executor.instances=${EXECUTORS:-4}"

@@ -156,6 +156,9 @@ def test_spark_submit_script_builds_the_cluster_mode_command() -> None:
         "local:///opt/rakuten/spark_job.py --input s3a://b/listings/ --output s3a://b/scores/1/",
     ):  # fmt: skip
         assert part in cmd, part
+    for role in ("driver", "executor"):  # credentials come from the secret, by reference
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLFLOW_TRACKING_PASSWORD"):
+            assert f"spark.kubernetes.{role}.secretKeyRef.{key}={ACCOUNT}:{key}" in cmd
 
 
 def test_spark_submit_script_refuses_incomplete_arguments() -> None:
