@@ -88,6 +88,7 @@ def score(catalog: Path, out: Path, rows: int, env: dict[str, str], engine: str,
     args = [str(CLI), "batch", "score", "--input", str(catalog), "--output", str(out), "--engine", engine,
             "--model-uri", MODEL_URI, "--chunk-size", "10000"]  # fmt: skip
     args += ["--master", master] if master else []
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     memory = TreeMemory(proc.pid)
@@ -107,6 +108,8 @@ def score(catalog: Path, out: Path, rows: int, env: dict[str, str], engine: str,
         "wall_seconds": round(wall, 1),
         "rows_per_second": round(rows / wall, 1),
         "peak_rss_mib_process_tree": round(peak / 2**20, 1),
+        # 1-minute load average before and after: above the 2 cores, other jobs shared the machine
+        "load_average_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
 
 

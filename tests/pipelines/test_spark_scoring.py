@@ -222,3 +222,17 @@ def test_without_java_the_error_says_how_to_install_it(
     assert result.exit_code == 2
     assert "needs a Java 17 runtime: `make system-deps`" in flat(result.output)
     assert "Traceback" not in flat(result.output)
+
+
+@pytest.mark.skipif(not HAS_PYSPARK, reason=NO_PYSPARK)
+def test_the_spark_submit_entry_point_reports_user_errors_in_one_line(
+    tmp_path: Path, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rakuten_mlops.pipelines.spark_job import main
+
+    code = main(["--input", str(tmp_path / "missing"), "--output", str(tmp_path / "scores")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "input file or folder does not exist" in err
+    with pytest.raises(SystemExit):  # argparse: --output is required
+        main(["--input", "x"])

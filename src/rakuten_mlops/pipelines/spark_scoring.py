@@ -207,15 +207,17 @@ def score_with_spark(
             spark.stop()
 
 
+def _model_error(uri: str, exc: Exception) -> MissingInputError:
+    return MissingInputError(f"cannot load model {uri}: {exc}. Train one with `rakuten-mlops pipeline run`")
+
+
 def _version(uri: str, settings: Settings) -> str:
     from mlflow.exceptions import MlflowException
 
     try:
         return model_version_of(uri, settings)
     except MlflowException as exc:
-        raise MissingInputError(
-            f"cannot load model {uri}: {exc}. Train one with `rakuten-mlops pipeline run`"
-        ) from exc
+        raise _model_error(uri, exc) from exc
 
 
 def _score(spark: Any, source: SparkInput, output: str, images_dir: Any, uri: str, version: str) -> dict:
@@ -231,9 +233,7 @@ def _score(spark: Any, source: SparkInput, output: str, images_dir: Any, uri: st
     try:
         udf = mlflow.pyfunc.spark_udf(spark, uri, result_type=RESULT_TYPE, env_manager="local")
     except MlflowException as exc:
-        raise MissingInputError(
-            f"cannot load model {uri}: {exc}. Train one with `rakuten-mlops pipeline run`"
-        ) from exc
+        raise _model_error(uri, exc) from exc
     inputs = ["designation", "description"] + (["image"] if images_dir is not None else [])
     keys = [c for c in (INDEX, "productid", "imageid") if c in listings.columns]
     scored = kept.withColumn("_prediction", udf(F.struct(*inputs))).select(
