@@ -253,7 +253,12 @@ def test_init_writes_config_and_env_under_the_home_folder(tmp_path: Path) -> Non
     assert (
         f"parallelism = {default_parallelism()}" in config and "dags_are_paused_at_creation = True" in config
     )
-    for name in ("rakuten_training.py", "rakuten_stream.py", "rakuten_traffic.py"):
+    for name in (
+        "rakuten_training.py",
+        "rakuten_stream.py",
+        "rakuten_traffic.py",
+        "rakuten_batch_scoring.py",
+    ):
         assert (home.root / "dags" / name).resolve() == DAGS_FOLDER / name  # links into the package
     env = home.env_path.read_text()
     assert f"export AIRFLOW_HOME={home.root}" in env

@@ -209,6 +209,53 @@ def reload_model(
     return jsonable(result)
 
 
+# ----------------------------------------------------------------------------- batch scoring
+def score_catalog(
+    conf: Mapping[str, Any], run_stamp: str, variable: Lookup = airflow_variable
+) -> dict[str, Any]:
+    """Score the catalog with the champion into ``<scores_dir>/<run stamp>`` (Parquet).
+
+    The engine is the DAG param `engine`: `local` streams the catalog in this task (`predict`),
+    `spark` runs `mlflow.pyfunc.spark_udf` on the Spark `master`. The output folder belongs to
+    this DAG run: a retry removes what a failed try left there and scores again.
+    """
+    import shutil
+
+    from rakuten_mlops.orchestration.runtime import pick
+
+    settings = Settings()
+    catalog = pick(conf, "catalog_path", variable)
+    if catalog is None:
+        raise MissingInputError(
+            "no catalog to score: set the DAG param catalog_path or the Variable rakuten_catalog_path "
+            "(a CSV/Parquet file or a folder of part files with the X_test_update.csv columns)"
+        )
+    images = pick(conf, "images_dir", variable)
+    scores_dir = pick(conf, "scores_dir", variable)
+    root = Path(scores_dir).expanduser() if scores_dir else settings.home / "scores"
+    out = root / safe_name(run_stamp)
+    if out.exists():
+        shutil.rmtree(out)
+    rejects = out.with_name(f"{out.name}.rejects")  # the Spark engine's (predict replaces its own)
+    if rejects.exists():
+        shutil.rmtree(rejects)
+    engine = str(conf.get("engine") or "local")
+    chunk_size = int(conf.get("chunk_size") or 10_000)
+    model_uri = conf.get("model_uri") or None
+    if engine == "local":
+        from rakuten_mlops.pipelines.predict import predict_file
+
+        result = predict_file(catalog, out, settings, images, model_uri, chunk_size)
+    elif engine == "spark":
+        from rakuten_mlops.pipelines.spark_scoring import score_with_spark
+
+        master = str(conf.get("master") or "local[*]")
+        result = score_with_spark(catalog, out, settings, images, model_uri, master, chunk_size)
+    else:
+        raise InvalidInputError(f"engine must be 'local' or 'spark', not {engine!r}")
+    return jsonable({"engine": engine, **result})
+
+
 def send_traffic(conf: Mapping[str, Any], connection: Any | None, run_id: str) -> dict[str, Any]:
     """Send generated (or `data_dir`) listings to the API at `rate` per second for `duration` seconds."""
     from rakuten_mlops.orchestration.api import resolve_target, send_traffic
