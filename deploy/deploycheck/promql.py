@@ -33,6 +33,7 @@ CONTRACT: dict[str, str] = {
     "rakuten_live_f1": "gauge",
     "rakuten_live_accuracy": "gauge",
     "rakuten_retrain_decisions": "counter",
+    "rakuten_pipeline_reload_failures": "counter",
 }
 # Metrics from elsewhere that dashboards and rules may read: kube-state-metrics, cAdvisor, `up`.
 EXTERNAL_METRIC_RE = re.compile(r"^(kube_[a-z0-9_]+|container_[a-z0-9_]+|up)$")

@@ -19,6 +19,7 @@ REQUIRED_ALERTS = {
     "RakutenNoModelLoaded",
     "RakutenDriftShareHigh",
     "RakutenLiveF1Low",
+    "RakutenPipelineReloadFailed",  # a promoted champion the DAG could not push to the API
 }
 
 
