@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 install: $(VENV)/.installed  ## create .venv and install the project with every extra (pinned by constraints.txt)
 
-system-deps:  ## install the Debian tools some tests use (promtool, chromium, chromedriver) when missing
+system-deps:  ## install the Debian tools some tests use (promtool, chromium, chromedriver, shellcheck, Java 17 for Spark) when missing
 	@bash scripts/system-deps.sh
 
 sample: install  ## write the built-in sample dataset to $(SAMPLE_DIR)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Debian tools used by some tests: promtool (prometheus), chromium + chromedriver (browser test),
-# shellcheck (deployment scripts).
+# the shellcheck linter (deployment scripts) and a Java 17 runtime (the Spark batch-scoring engine).
 # Installs what is missing when running as root with apt-get; otherwise says what the tests will skip.
 set -euo pipefail
 need=()
@@ -8,6 +8,8 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+# Debian 12's default JRE is OpenJDK 17, the version Spark 4 runs on
+command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "system-deps: missing ${need[*]} (install them with your package manager); the tests that need them will skip" >&2

@@ -33,6 +33,8 @@ def _checks() -> dict[str, Callable[[], list[str]]]:
             rendered = kube.render_overlay(overlay)
             out += [f"{overlay.name}: {p}" for p in kube.schema_problems(rendered)]
             out += [f"{overlay.name}: {p}" for p in kube.policy_problems(kube.load_documents(rendered))]
+        # the Spark job's namespace objects (its SparkApplication is a CRD: tests/deploy checks its fields)
+        out += [f"spark: {p}" for p in kube.schema_problems(kube.render_overlay(DEPLOY_DIR / "spark"))]
         return out
 
     def prometheus_check() -> list[str]:

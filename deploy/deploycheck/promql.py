@@ -48,6 +48,7 @@ CONTRACT: dict[str, str] = {
     "rakuten_shadow_agreement": "gauge",
     "rakuten_shadow_feedback": "gauge",
     "rakuten_shadow_live_f1": "gauge",
+    "rakuten_pipeline_reload_failures": "counter",
 }
 # Metrics from elsewhere that dashboards and rules may read: kube-state-metrics, cAdvisor, `up`.
 EXTERNAL_METRIC_RE = re.compile(r"^(kube_[a-z0-9_]+|container_[a-z0-9_]+|up)$")

@@ -172,11 +172,18 @@ class ApiClient:
         image: bytes | None = None,
         image_name: str = "image",
         image_type: str = "application/octet-stream",
+        explain: bool = False,
     ) -> dict[str, Any]:
-        """One listing; the image (if any) is uploaded as a multipart file part."""
-        fields = {"designation": designation, "description": description}
+        """One listing; the image (if any) is uploaded as a multipart file part.
+
+        `explain` asks for the words and modality shares behind the answer (`explanation`).
+        """
+        fields: dict[str, Any] = {"designation": designation, "description": description}
         if image is None:
-            return dict(self._send("POST", "/v1/predict", "Prediction", token, json=fields))
+            body = {**fields, "explain": True} if explain else fields
+            return dict(self._send("POST", "/v1/predict", "Prediction", token, json=body))
+        if explain:
+            fields["explain"] = "true"
         files = {"image": (image_name, image, image_type)}
         return dict(self._send("POST", "/v1/predict", "Prediction", token, data=fields, files=files))
 
@@ -207,6 +214,11 @@ class ApiClient:
     def model_version(self, token: str, version: str) -> dict[str, Any]:
         """One version with its per-class F1 and whether a confusion matrix was logged."""
         return dict(self._send("GET", f"/v1/models/versions/{version}", f"Reading version {version}", token))
+
+    def model_card(self, token: str, version: str, fmt: str = "markdown") -> str:
+        """A version's model card, as Markdown or as a self-contained HTML page."""
+        path = f"/v1/models/versions/{version}/card"
+        return self._send_raw("GET", path, "Reading the model card", token, params={"format": fmt}).text
 
     def confusion_png(self, token: str, version: str) -> bytes:
         """The confusion-matrix PNG logged with a version's run."""

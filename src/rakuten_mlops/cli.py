@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from rakuten_mlops.cli_support import ParamsOpt, RichProgress, console, friendly_errors, resolve_params
@@ -16,10 +18,16 @@ data_app = typer.Typer(
     help="Sample generation, validation and import of Rakuten data folders.", no_args_is_help=True
 )
 pipeline_app = typer.Typer(help="Run the training pipeline, whole or step by step.", no_args_is_help=True)
-models_app = typer.Typer(help="Model registry: list versions, promote, roll back.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Model registry: list versions, promote, roll back, read model cards.", no_args_is_help=True
+)
+batch_app = typer.Typer(
+    help="Score a whole catalog: streamed in this process, or on Apache Spark.", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(models_app, name="models")
+app.add_typer(batch_app, name="batch")
 
 
 # ---------------------------------------------------------------- data
@@ -225,9 +233,66 @@ def predict(
     with RichProgress() as progress:
         result = predict_file(input, output, get_settings(), images, model_uri, chunk_size, progress)
     console.print(
-        f"wrote {result['predicted']} predictions to [bold]{result['output']}[/] ({result['format']}) "
-        f"with model {result['model_uri']} (version {result['model_version']})"
-        + (f"; {result['rejected']} rows rejected → {result['rejects_path']}" if result["rejected"] else "")
+        f"wrote {result['predicted']} predictions to [bold]{escape(result['output'])}[/] "
+        f"({result['format']}) with model {escape(result['model_uri'])} "
+        f"(version {escape(result['model_version'])})"
+        + (
+            f"; {result['rejected']} rows rejected → {escape(result['rejects_path'])}"
+            if result["rejected"]
+            else ""
+        )
+    )
+
+
+@batch_app.command("score")
+@friendly_errors
+def batch_score(
+    input: Annotated[
+        str,
+        typer.Option(
+            "--input", help="listings: a CSV or Parquet file or a folder of part files (Spark: any URI)"
+        ),
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", help="local: as `predict`; spark: a new folder of Parquet partitioned by code"
+        ),
+    ],
+    engine: Annotated[str, typer.Option("--engine", help="local (streamed here) | spark")] = "local",
+    master: Annotated[
+        str,
+        typer.Option("--master", help="Spark master: local[*], local[2], spark://host:7077, k8s://https://…"),
+    ] = "local[*]",
+    images: Annotated[
+        str | None, typer.Option("--images", help="folder of image_<imageid>_product_<productid>.jpg")
+    ] = None,
+    model_uri: Annotated[str | None, typer.Option(help="default: models:/<model name>@champion")] = None,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", help="rows per chunk (local) or per Arrow batch (spark)")
+    ] = 10_000,
+) -> None:
+    """Score a catalog with the champion: `--engine local` streams it here (as `predict`),
+    `--engine spark` runs the model in Spark executors (mlflow.pyfunc.spark_udf)."""
+    from rakuten_mlops.errors import InvalidInputError
+
+    if engine == "local":
+        predict(Path(input), Path(output), Path(images) if images else None, model_uri, chunk_size)
+        return
+    if engine != "spark":
+        raise InvalidInputError(f"--engine must be 'local' or 'spark', not {engine!r}")
+    from rakuten_mlops.pipelines.spark_scoring import score_with_spark
+
+    result = score_with_spark(input, output, get_settings(), images, model_uri, master, chunk_size)
+    console.print(
+        f"wrote {result['predicted']} predictions to [bold]{escape(result['output'])}[/] "
+        f"({escape(result['format'])}) with model {escape(result['model_uri'])} "
+        f"(version {escape(result['model_version'])}) on {escape(result['master'])}"
+        + (
+            f"; {result['rejected']} rows rejected → {escape(result['rejects_path'])}"
+            if result["rejected"]
+            else ""
+        )
     )
 
 
@@ -347,6 +412,34 @@ def models_rollback() -> None:
     configure_mlflow(settings)
     old, new = rollback(client(settings), settings.model_name)
     console.print(f"champion moved from version {old} back to version {new}")
+
+
+@models_app.command("card")
+@friendly_errors
+def models_card(
+    version: Annotated[str, typer.Argument(help="registered version number")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="save to FILE.md or FILE.html instead of printing")
+    ] = None,
+) -> None:
+    """Print a version's model card (Markdown), or save it as Markdown or self-contained HTML."""
+    from rakuten_mlops.errors import InvalidInputError
+    from rakuten_mlops.lifecycle.registry import model_card
+
+    kinds = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
+    if not version.isdigit():
+        raise InvalidInputError(f"{version!r} is not a version number (see `rakuten-mlops models list`)")
+    kind = kinds.get(output.suffix.lower()) if output is not None else "markdown"
+    if output is not None and kind is None:
+        raise InvalidInputError(f"{output}: the card is saved as .md or .html")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # stdout is the card
+    text = model_card(get_settings(), version, kind or "markdown")
+    if output is None:
+        typer.echo(text)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    console.print(f"wrote the model card of version {version} to [bold]{escape(str(output))}[/]")
 
 
 # sub-commands from other modules

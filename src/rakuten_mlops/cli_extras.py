@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from rakuten_mlops.cli_support import err_console
 
@@ -31,7 +32,7 @@ def _missing(name: str, extra: str, error: ImportError) -> Callable[..., Any]:
     def command(ctx: typer.Context) -> None:
         err_console.print(
             f"[bold red]error:[/] `rakuten-mlops {name}` needs the '{extra}' extra: "
-            f"pip install 'rakuten-mlops[{extra}]' ({error})"
+            + escape(f"pip install 'rakuten-mlops[{extra}]' ({error})")
         )
         raise typer.Exit(code=2)
 

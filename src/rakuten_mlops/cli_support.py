@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -70,7 +71,8 @@ def friendly_errors(func: F) -> F:
         except Exception as exc:
             if not _is_user_error(exc):
                 raise
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            # escaped: an extra (`rakuten-mlops[spark]`) or a master (`local[*]`) in a message is not markup
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]

@@ -67,6 +67,48 @@ def test_airflow_uses_celery_redis_and_its_own_database(data: dict[str, Any]) ->
     assert commands["airflow-worker"] == ["airflow", "celery", "worker"]
 
 
+AIRFLOW_SERVICES = ("airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
+                    "airflow-worker")  # fmt: skip
+
+
+def test_airflow_init_creates_the_pool_of_the_training_steps_after_migrating(data: dict[str, Any]) -> None:
+    from rakuten_mlops.orchestration.home import POOL
+
+    command = data["services"]["airflow-init"]["command"]
+    assert command[:2] == ["bash", "-c"]
+    lines = [line.strip() for line in command[2].splitlines()]
+    assert lines[0] == "set -euo pipefail"  # a failed migration or pool stops the stack's start
+    migrate = lines.index("airflow db migrate")
+    pool = next(i for i, line in enumerate(lines) if line.startswith("airflow pools set "))
+    assert migrate < pool
+    name, slots = lines[pool].split()[3:5]
+    assert (name, slots) == (POOL, "1")  # the pool the DAGs' training steps use, one slot
+    # No Airflow process starts before the pool exists (the worker waits for the API server).
+    for name in AIRFLOW_SERVICES[1:]:
+        waits = compose.dependencies(data["services"][name])
+        while "airflow-init" not in waits and "airflow-apiserver" in waits:
+            waits = compose.dependencies(data["services"]["airflow-apiserver"])
+        assert waits["airflow-init"] == "service_completed_successfully", name
+
+
+def test_airflow_task_slots_come_from_env_sized_to_the_cores(data: dict[str, Any]) -> None:
+    for name in AIRFLOW_SERVICES:  # every Airflow process gets the same values
+        env = compose.environment(data["services"][name])
+        assert env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == "${AIRFLOW_WORKER_CONCURRENCY:-2}"
+        assert env["AIRFLOW__CORE__PARALLELISM"] == "${AIRFLOW_PARALLELISM:-2}"
+    example = dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", (REPO_ROOT / ".env.example").read_text(), re.M))
+    assert example["AIRFLOW_WORKER_CONCURRENCY"] == example["AIRFLOW_PARALLELISM"] == "2"
+
+
+def test_every_airflow_process_runs_the_same_image(data: dict[str, Any]) -> None:
+    """One rakuten-mlops version everywhere: the DAG files and the steps they call come from it."""
+    services = data["services"]
+    assert len({services[name]["image"] for name in AIRFLOW_SERVICES}) == 1
+    assert {services[name]["build"]["dockerfile"] for name in AIRFLOW_SERVICES} == {
+        "deploy/docker/worker.Dockerfile"
+    }
+
+
 def test_the_app_gets_the_settings_it_reads(data: dict[str, Any]) -> None:
     api = compose.environment(data["services"]["api"])
     assert api["RAKUTEN_ENV"] == "production"

@@ -18,11 +18,13 @@ EXPECTED_EXTRAS = {
     "api": {"serve", "vision"},
     "worker": {"vision", "airflow", "monitor", "dvc", "serve"},
     "ui": {"ui"},  # the API client only: no FastAPI, SQLAlchemy or database driver
+    "spark": {"spark", "vision"},  # executors run the registered model, image models included
 }
 EXPECTED_CMD = {
     "api": '["rakuten-mlops", "serve", "--host", "0.0.0.0", "--port", "8000"]',
     "ui": '["rakuten-mlops", "ui", "--host", "0.0.0.0", "--port", "8501"]',
     "worker": '["airflow", "celery", "worker"]',
+    "spark": '["rakuten-mlops", "batch", "score", "--help"]',  # the entrypoint runs driver/executor
 }
 
 

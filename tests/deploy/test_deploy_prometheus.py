@@ -21,6 +21,7 @@ REQUIRED_ALERTS = {
     "RakutenLiveF1Low",
     "RakutenLowConfidenceShareHigh",  # the review queue fills
     "RakutenChallengerDropped",
+    "RakutenPipelineReloadFailed",  # a promoted champion the DAG could not push to the API
 }
 
 

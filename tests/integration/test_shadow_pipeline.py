@@ -8,7 +8,7 @@ import pytest
 
 from rakuten_mlops.lifecycle.challenger import get_challenger
 from rakuten_mlops.lifecycle.promotion import Decision
-from rakuten_mlops.lifecycle.registry import client, get_champion
+from rakuten_mlops.lifecycle.registry import client, get_champion, model_card
 from rakuten_mlops.pipelines import register
 from rakuten_mlops.pipelines.layout import WorkDir
 from rakuten_mlops.pipelines.runner import run_pipeline
@@ -49,3 +49,5 @@ def test_with_shadow_on_a_version_that_passes_the_gate_becomes_challenger(
     assert (
         tags["promotion.decision"] == "challenger" and "passes the gate (test)" in tags["promotion.reasons"]
     )
+    card = model_card(settings, "2", "markdown")  # the version's model card states the decision too
+    assert "passed the gate; challenger in shadow beside the champion" in card

@@ -24,7 +24,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO / "src" / "rakuten_mlops" / "orchestration" / "dags"  # shipped in the package
 RUNNER = Path(__file__).with_name("dag_runner.py")
-DAG_IDS = ("rakuten_training", "rakuten_stream", "rakuten_traffic")
+DAG_IDS = ("rakuten_training", "rakuten_stream", "rakuten_traffic", "rakuten_batch_scoring")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Airflow reads its configuration once, at import; running it in a child process w
 environment the test sets (AIRFLOW_HOME, database, executor) keeps the pytest process clean.
 
 SPEC: {"inspect": bool, "runs": [{"dag_id", "conf", "mark_success", "use_executor"}]}.
-OUT: import errors, each DAG's shape (with "inspect"), then per run: state, task states and tries, XComs.
+OUT: import errors, each DAG's shape (with "inspect"), then per run: state, task states and tries, XComs
+and the asset events its tasks emitted.
 """
 
 from __future__ import annotations
@@ -64,7 +65,16 @@ def run(dag: Any, spec: dict[str, Any]) -> dict[str, Any]:
     }
     state = str(getattr(dr.state, "value", dr.state))
     return {"dag_id": dag.dag_id, "run_id": dr.run_id, "state": state, "seconds": seconds, "tasks": states,
-            "tries": tries, "xcom": xcoms}  # fmt: skip
+            "tries": tries, "xcom": xcoms, "asset_events": asset_events(session, dr.run_id)}  # fmt: skip
+
+
+def asset_events(session: Any, run_id: str) -> list[dict[str, Any]]:
+    """The asset events the run's tasks emitted: asset name, task, extra."""
+    from airflow.models.asset import AssetEvent
+    from sqlalchemy import select
+
+    events = session.scalars(select(AssetEvent).where(AssetEvent.source_run_id == run_id)).all()
+    return [{"asset": e.name, "task_id": e.source_task_id, "extra": e.extra} for e in events]
 
 
 def main(spec_path: str, out_path: str) -> None:

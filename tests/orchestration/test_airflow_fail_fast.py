@@ -57,7 +57,7 @@ def test_with_the_api_down_the_training_run_succeeds_and_records_the_failed_relo
     runs: dict[str, Any],
 ) -> None:
     from rakuten_mlops.infra import read_jsonl
-    from rakuten_mlops.orchestration.steps import RELOADS_LOG
+    from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
 
     run = runs["api_down"]
     assert run["state"] == "success", run["tasks"]
@@ -65,6 +65,6 @@ def test_with_the_api_down_the_training_run_succeeds_and_records_the_failed_relo
     reload = run["xcom"]["reload_model"]
     assert reload["reloaded"] is False and reload["skipped"] is False
     assert "does not answer" in reload["error"]
-    [record] = read_jsonl(Path(runs["home"]) / "monitoring" / RELOADS_LOG)
+    [record] = read_jsonl(MonitoringDir.of_home(Path(runs["home"])).reloads_log)
     assert record["reloaded"] is False and record["champion_version"] == run["xcom"]["register"]["version"]
     assert record["airflow_run_id"] == run["run_id"]

@@ -29,6 +29,7 @@ from rakuten_mlops.orchestration.home import (
     init_airflow_home,
 )
 from rakuten_mlops.orchestration.runtime import no_variables, resolve
+from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
 from tests.helpers import make_settings
 from tests.orchestration.airflow_helpers import DAGS_FOLDER, REPO, AirflowSite, write_test_params
 
@@ -148,13 +149,16 @@ def test_reload_is_skipped_when_nothing_was_promoted(tmp_path: Path, monkeypatch
     monkeypatch.setenv("RAKUTEN_API_URL", "http://127.0.0.1:9")  # would fail if it were called
     answer = steps.reload_model(None, {"version": "4", "promote": False})
     assert answer == {"reloaded": False, "skipped": True, "reason": "version 4 was not promoted"}
-    assert not (tmp_path / "monitoring" / steps.RELOADS_LOG).exists()
+    assert not MonitoringDir.of_home(tmp_path).reloads_log.exists()
 
 
 def test_an_api_that_is_down_gives_a_warning_and_a_record_not_an_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
     from rakuten_mlops.infra import read_jsonl
+    from rakuten_mlops.serving.exporter import MonitoringCollector
     from tests.helpers import free_port
 
     monkeypatch.setenv("RAKUTEN_HOME", str(tmp_path))
@@ -165,9 +169,40 @@ def test_an_api_that_is_down_gives_a_warning_and_a_record_not_an_error(
     assert answer["reloaded"] is False and answer["skipped"] is False
     assert "does not answer" in answer["error"]
     assert "v4 is promoted but the API did not reload it" in caplog.text
-    [entry] = read_jsonl(tmp_path / "monitoring" / steps.RELOADS_LOG)
+    [entry] = read_jsonl(MonitoringDir.of_home(tmp_path).reloads_log)
     assert entry["reloaded"] is False and entry["champion_version"] == "4"
     assert entry["airflow_run_id"] == "run-1" and "does not answer" in entry["error"]
+    # ... and the API's /metrics counts it (the alert RakutenPipelineReloadFailed reads it).
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(MonitoringCollector(tmp_path))
+    assert "rakuten_pipeline_reload_failures_total 1.0" in generate_latest(registry).decode()
+
+
+def test_mlflow_messages_reach_its_logger_at_info_instead_of_stderr(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """MLflow prints "Created version ..." on stderr, which a task log shows as an error."""
+    import logging
+
+    from mlflow.utils.logging_utils import eprint
+
+    from rakuten_mlops.orchestration.runtime import mlflow_messages_logged
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("mlflow")
+    monkeypatch.setattr(logger, "handlers", [handler])  # as in a task: no handler of MLflow's own
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    with mlflow_messages_logged():
+        eprint("Successfully registered model 'm'.")
+        eprint("Created version '2' of model 'm'.", end="")  # no newline yet: logged on leaving
+    eprint("printed again")  # the stream is given back
+    assert [(r.levelname, r.getMessage()) for r in records] == [
+        ("INFO", "Successfully registered model 'm'."),
+        ("INFO", "Created version '2' of model 'm'."),
+    ]
+    assert capsys.readouterr().err == "printed again\n"
 
 
 # ----------------------------------------------------------------------------- stream ingestion
@@ -218,7 +253,12 @@ def test_init_writes_config_and_env_under_the_home_folder(tmp_path: Path) -> Non
     assert (
         f"parallelism = {default_parallelism()}" in config and "dags_are_paused_at_creation = True" in config
     )
-    for name in ("rakuten_training.py", "rakuten_stream.py", "rakuten_traffic.py"):
+    for name in (
+        "rakuten_training.py",
+        "rakuten_stream.py",
+        "rakuten_traffic.py",
+        "rakuten_batch_scoring.py",
+    ):
         assert (home.root / "dags" / name).resolve() == DAGS_FOLDER / name  # links into the package
     env = home.env_path.read_text()
     assert f"export AIRFLOW_HOME={home.root}" in env

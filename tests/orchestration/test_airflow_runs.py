@@ -115,6 +115,10 @@ def test_a_drifted_batch_takes_the_retrain_branch(story: dict[str, Any]) -> None
     record = run["xcom"]["record_decision"]
     assert record["decision"] == "retrain"
     assert record["retrained"]["registered_version"] == "2"
+    # the retrain's promote announces a new champion (for rakuten_batch_scoring) only if it promoted
+    promoted = run["xcom"]["retrain.promote"]["promote"]
+    expected = [{"asset": "rakuten_champion", "task_id": "retrain.promote", "extra": {"version": "2"}}]
+    assert run["asset_events"] == (expected if promoted else [])
 
 
 def test_decisions_are_recorded_once_per_run(story: dict[str, Any]) -> None:

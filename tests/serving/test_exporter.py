@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from rakuten_mlops.infra import append_jsonl, write_json_atomic
+from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
 from rakuten_mlops.serving.exporter import LiveRefresher, MonitoringCollector, refresh_live
 from tests.helpers import make_settings
 
@@ -90,6 +91,21 @@ def test_nothing_recorded_yet_or_unreadable_files(tmp_path: Path) -> None:
     (tmp_path / "monitoring" / "decisions" / "decisions.jsonl").mkdir()  # unreadable: a folder
     text = generate_latest(registry).decode()  # must not raise
     assert "rakuten_drift_share 0.0" in text
+
+
+def test_failed_api_reloads_after_a_promotion_are_counted(tmp_path: Path) -> None:
+    registry = _registry(tmp_path)
+    assert "rakuten_pipeline_reload_failures_total 0.0" in generate_latest(registry).decode()
+    log = MonitoringDir.of_home(tmp_path).reloads_log
+    append_jsonl(log, {"champion_version": "2", "reloaded": False, "error": "does not answer"})
+    append_jsonl(log, {"champion_version": "3", "reloaded": True, "changed": True})
+    append_jsonl(log, {"champion_version": "4", "reloaded": False, "error": "401: not an admin"})
+    text = generate_latest(registry).decode()
+    assert "# TYPE rakuten_pipeline_reload_failures_total counter" in text
+    assert "rakuten_pipeline_reload_failures_total 2.0" in text
+    log.write_text("{torn\n")  # an unreadable log: the other series are still exported
+    text = generate_latest(registry).decode()
+    assert "rakuten_pipeline_reload_failures_total 0.0" in text and "rakuten_drift_share 0.0" in text
 
 
 def test_a_live_file_without_accuracy_exports_the_f1(tmp_path: Path) -> None:

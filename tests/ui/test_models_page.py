@@ -83,3 +83,14 @@ def test_api_going_down_is_reported_on_the_models_page(make_app, ui_env):
     assert not at.exception
     message = " ".join(str(e.value) for e in at.error)
     assert "Reading the model registry failed: the API at" in message and "does not answer" in message
+
+
+def test_the_model_card_of_the_chosen_version_is_shown(make_app, stack):
+    at = make_app(page="models_page.py")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    card = stack.call("GET", f"/v1/models/versions/{stack.version}/card").text
+    shown = [m.value for m in at.markdown if m.value.startswith("# Model card")]
+    assert [s.strip() for s in shown] == [card.strip()]
+    assert "weakest classes" in shown[0] and "## Promotion gate" in shown[0]
+    download = next(e for e in at.get("download_button"))
+    assert "Download the card (HTML)" in str(download.proto)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 
 from PIL import Image
 
@@ -129,3 +130,22 @@ def test_api_going_down_after_login_is_reported_on_predict(make_app, ui_env):
     _predict(at)
     message = " ".join(str(e.value) for e in at.error)
     assert "Prediction failed: the API at" in message and "does not answer" in message
+
+
+def test_explain_highlights_the_words_behind_the_answer(make_app, stack):
+    at = make_app()
+    _predict(at)
+    assert "Why this category" not in texts(at)  # not asked for: nothing shown
+    at.checkbox(key="explain").check()
+    _predict(at)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    explanation = at.session_state["last_prediction"]["explanation"]
+    expected = stack.call("POST", "/v1/predict", json={"designation": TITLE, "explain": True}).json()
+    assert explanation["code"] == expected["prdtypecode"]
+    assert "Why this category" in texts(at)
+    title_line = next(m.value for m in at.markdown if m.value.startswith("**Title:**"))
+    marked = {w.lower() for w in re.findall(r"<mark[^>]*>([^<]+)</mark>", title_line)}
+    assert marked, title_line
+    assert marked <= {w for t in explanation["terms"] for w in t["term"].split()}
+    shown_terms = next(d.value for d in at.dataframe if "term" in d.value.columns)
+    assert shown_terms["term"].tolist() == [t["term"] for t in explanation["terms"]]

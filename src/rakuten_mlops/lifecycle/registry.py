@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from rakuten_mlops.config import Settings
 from rakuten_mlops.errors import RakutenError
+from rakuten_mlops.lifecycle.model_card import CARD_DIR, CARD_FILES
 
 CHAMPION = "champion"
 
@@ -189,6 +190,45 @@ def confusion_image(settings: Settings, run_id: str) -> tuple[bytes, str] | None
     with tempfile.TemporaryDirectory(prefix="rakuten-registry-") as tmp:
         local = client(settings).download_artifacts(run_id, path, tmp)
         return Path(local).read_bytes(), path
+
+
+class CardMissing(RegistryError):
+    """The version exists but no model card was logged with it."""
+
+
+def model_card(settings: Settings, version: str, kind: str = "markdown") -> str:
+    """The model card (``markdown`` or ``html``) logged with `version`'s run.
+
+    Raises RegistryError for an unknown version, CardMissing for a version without a card.
+    """
+    if kind not in ("markdown", "html"):
+        raise RegistryError(f"unknown card format {kind!r}; use markdown or html")
+    if registry_missing(settings):
+        raise RegistryError(
+            f"model {settings.model_name!r} has no version {version}: nothing is registered yet"
+        )
+    c = client(settings)
+    try:
+        mv = c.get_model_version(settings.model_name, version)
+    except MlflowException as exc:
+        raise RegistryError(f"model {settings.model_name!r} has no version {version}") from exc
+    path = f"{CARD_DIR}/{CARD_FILES[kind]}"
+    logged = {a.path for a in c.list_artifacts(mv.run_id, CARD_DIR)} if mv.run_id else set()
+    if path not in logged:
+        raise CardMissing(
+            f"version {version} has no model card: it was registered before model cards existed "
+            "(or by hand); a version registered by `rakuten-mlops pipeline run` gets one"
+        )
+    with tempfile.TemporaryDirectory(prefix="rakuten-card-") as tmp:
+        text = Path(c.download_artifacts(str(mv.run_id), path, tmp)).read_text(encoding="utf-8")
+    # A version created by hand from another version's run would show that version's card.
+    named = re.search(r"version (\d+)", text)
+    if named is not None and named.group(1) != str(version):
+        raise CardMissing(
+            f"version {version} has no model card of its own: it was created from the run of "
+            f"version {named.group(1)} (see `rakuten-mlops models card {named.group(1)}`)"
+        )
+    return text
 
 
 def champion_version(settings: Settings) -> str | None:

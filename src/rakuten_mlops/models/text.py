@@ -382,6 +382,33 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
+    # ------------------------------------------------------------------ parts, for explanations
+    @property
+    def linear_member(self) -> str:
+        """The SVM whose coefficients score the TF-IDF features (the stack's SVM for a stack)."""
+        base = _base_of(self.chosen_)
+        return "svm" if base == "stack" else base
+
+    def feature_blocks(self, X: pd.DataFrame) -> dict[str, sparse.csr_matrix]:
+        """The weighted TF-IDF blocks by name, in the order of the SVM's feature columns."""
+        texts, weights = self._texts(X), self._weights()
+        return {name: vec.transform(texts[name]) * weights[name] for name, vec in self.vectorizers_.items()}
+
+    def block_texts(self, X: pd.DataFrame) -> dict[str, list[str]]:
+        """The (cleaned) text each block's vectorizer reads, by block name."""
+        return self._texts(X)
+
+    def member_scores(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Each base model's scores, as `predict_proba` combines them (the embedding model's: log p)."""
+        feats = self._features(X, fit=False, sentences=self.uses_sentences)
+        return {m: self._scores(m, model, feats) for m, model in self.members_.items()}
+
+    def base_proba(self, scores: dict[str, np.ndarray]) -> np.ndarray:
+        """The TF-IDF candidate's probabilities from `member_scores` (before any pooling)."""
+        if _base_of(self.chosen_) == "stack":
+            return _as_distribution(self.stacker_.predict_proba(np.hstack([scores["svm"], scores["nb"]])))
+        return _softmax(scores[_base_of(self.chosen_)], self.temperature_)
+
 
 # The feature block each base model reads (the SVMs read "all").
 _BLOCK = {"nb": "words", "use": "sentences"}

@@ -16,7 +16,7 @@ from rakuten_mlops.config import Settings
 from rakuten_mlops.errors import MissingInputError
 
 PACKAGE_DAGS = Path(__file__).resolve().parent / "dags"  # shipped inside the package
-DAG_FILES = ("rakuten_training.py", "rakuten_stream.py", "rakuten_traffic.py")
+DAG_FILES = ("rakuten_training.py", "rakuten_stream.py", "rakuten_traffic.py", "rakuten_batch_scoring.py")
 POOL = "rakuten_pipeline"  # one slot: the steps that write the pipeline work folder, one at a time
 
 

@@ -6,8 +6,11 @@ task on another Celery worker, sees the same paths as the first try (given the s
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,3 +103,47 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
     return str(value)
+
+
+class _LineLogger(io.TextIOBase):
+    """A text stream that logs each complete line at INFO on `logger`."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self.pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        lines = (self.pending + text).split("\n")
+        self.pending = lines.pop()
+        for line in lines:
+            if line.strip():
+                self.logger.info("%s", line.rstrip())
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending.strip():
+            self.logger.info("%s", self.pending.rstrip())
+        self.pending = ""
+
+
+@contextlib.contextmanager
+def mlflow_messages_logged() -> Iterator[None]:
+    """Send MLflow's printed messages ("Created version '2' of model ...") to the `mlflow` logger.
+
+    MLflow prints them on stderr, which an Airflow task log shows at error level; through the
+    logger they come out at INFO, like MLflow's log records (left to Airflow's logging by
+    ``MLFLOW_CONFIGURE_LOGGING=false``).
+    """
+    from mlflow.utils import logging_utils
+
+    saved = logging_utils.MLFLOW_LOGGING_STREAM
+    stream = _LineLogger(logging.getLogger("mlflow"))
+    logging_utils.MLFLOW_LOGGING_STREAM = stream  # type: ignore[assignment]  # eprint reads it per call
+    try:
+        yield
+    finally:
+        stream.flush()
+        logging_utils.MLFLOW_LOGGING_STREAM = saved

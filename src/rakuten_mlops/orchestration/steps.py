@@ -18,7 +18,15 @@ from typing import Any, Literal
 from rakuten_mlops.config import Settings
 from rakuten_mlops.errors import InvalidInputError, MissingInputError
 from rakuten_mlops.infra import exclusive_lock, write_json_atomic
-from rakuten_mlops.orchestration.runtime import Lookup, RunConfig, airflow_variable, jsonable, resolve
+from rakuten_mlops.orchestration.runtime import (
+    Lookup,
+    RunConfig,
+    airflow_variable,
+    jsonable,
+    mlflow_messages_logged,
+    resolve,
+)
+from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
 
 DataSource = Literal["data_dir", "streams_pool"]
 RUNS_LEDGER = "airflow_runs.json"
@@ -41,7 +49,8 @@ def training_step(
     if step == "ingest":
         data_dir = _training_data(cfg, source)
         cfg.settings.home.mkdir(parents=True, exist_ok=True)
-    summary = run_step(step, cfg.work, cfg.settings, cfg.params, data_dir)
+    with mlflow_messages_logged():  # at INFO in the task log, not on stderr (shown as errors)
+        summary = run_step(step, cfg.work, cfg.settings, cfg.params, data_dir)
     return jsonable({"step": step, "work_dir": str(cfg.work.root), **summary})
 
 
@@ -97,7 +106,6 @@ def drift_report(
     sorts last), and the same on a retry, which overwrites it.
     """
     from rakuten_mlops.pipelines import monitoring
-    from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
 
     cfg = resolve(conf, variable)
     out = (
@@ -155,7 +163,6 @@ def record_decision(
 
 
 # ----------------------------------------------------------------------------- API
-RELOADS_LOG = "reloads.jsonl"  # under <home>/monitoring: one line per reload attempt after a promotion
 
 
 def reload_model(
@@ -173,7 +180,6 @@ def reload_model(
     from rakuten_mlops.api_client import ApiError
     from rakuten_mlops.infra import append_jsonl
     from rakuten_mlops.orchestration import api
-    from rakuten_mlops.pipelines.monitoring_store import MonitoringDir
 
     settings = Settings()
     version = (promoted or {}).get("version")
@@ -199,8 +205,55 @@ def reload_model(
         "champion_version": version,
         **{k: result.get(k) for k in ("reloaded", "url", "error", "changed")},
     }
-    append_jsonl(MonitoringDir.of_home(settings.home).root / RELOADS_LOG, entry)
+    append_jsonl(MonitoringDir.of_home(settings.home).reloads_log, entry)
     return jsonable(result)
+
+
+# ----------------------------------------------------------------------------- batch scoring
+def score_catalog(
+    conf: Mapping[str, Any], run_stamp: str, variable: Lookup = airflow_variable
+) -> dict[str, Any]:
+    """Score the catalog with the champion into ``<scores_dir>/<run stamp>`` (Parquet).
+
+    The engine is the DAG param `engine`: `local` streams the catalog in this task (`predict`),
+    `spark` runs `mlflow.pyfunc.spark_udf` on the Spark `master`. The output folder belongs to
+    this DAG run: a retry removes what a failed try left there and scores again.
+    """
+    import shutil
+
+    from rakuten_mlops.orchestration.runtime import pick
+
+    settings = Settings()
+    catalog = pick(conf, "catalog_path", variable)
+    if catalog is None:
+        raise MissingInputError(
+            "no catalog to score: set the DAG param catalog_path or the Variable rakuten_catalog_path "
+            "(a CSV/Parquet file or a folder of part files with the X_test_update.csv columns)"
+        )
+    images = pick(conf, "images_dir", variable)
+    scores_dir = pick(conf, "scores_dir", variable)
+    root = Path(scores_dir).expanduser() if scores_dir else settings.home / "scores"
+    out = root / safe_name(run_stamp)
+    if out.exists():
+        shutil.rmtree(out)
+    rejects = out.with_name(f"{out.name}.rejects")  # the Spark engine's (predict replaces its own)
+    if rejects.exists():
+        shutil.rmtree(rejects)
+    engine = str(conf.get("engine") or "local")
+    chunk_size = int(conf.get("chunk_size") or 10_000)
+    model_uri = conf.get("model_uri") or None
+    if engine == "local":
+        from rakuten_mlops.pipelines.predict import predict_file
+
+        result = predict_file(catalog, out, settings, images, model_uri, chunk_size)
+    elif engine == "spark":
+        from rakuten_mlops.pipelines.spark_scoring import score_with_spark
+
+        master = str(conf.get("master") or "local[*]")
+        result = score_with_spark(catalog, out, settings, images, model_uri, master, chunk_size)
+    else:
+        raise InvalidInputError(f"engine must be 'local' or 'spark', not {engine!r}")
+    return jsonable({"engine": engine, **result})
 
 
 def send_traffic(conf: Mapping[str, Any], connection: Any | None, run_id: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
 
 import pendulum
-from airflow.sdk import Param, TaskGroup, get_current_context, task
+from airflow.sdk import Asset, AssetAlias, Param, TaskGroup, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException, AirflowSkipException
 
 from rakuten_mlops.api_client import ApiError
@@ -27,8 +27,11 @@ from rakuten_mlops.orchestration.home import POOL
 from rakuten_mlops.orchestration.steps import DataSource
 
 # MLflow writes its INFO lines to stderr through its own handler, which task logs show as
-# errors; left unconfigured, its records go through Airflow's logging at their own level.
+# errors; left unconfigured, its records go through Airflow's logging at their own level
+# (its printed messages too: `steps.training_step` routes them to the `mlflow` logger). Its
+# download progress bar would also land on stderr.
 os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 START_DATE = pendulum.datetime(2024, 1, 1, tz="UTC")
 DEFAULT_ARGS: dict[str, Any] = {
@@ -71,6 +74,10 @@ STEP_TIMEOUTS = {
     "promote": timedelta(hours=1),
 }
 SHORT = timedelta(minutes=10)
+# A new champion, as an Airflow Asset: `promote` adds an event through the alias only when it
+# promoted (a task's plain `outlets=[Asset]` would emit on every success, rejections included).
+CHAMPION_ASSET = Asset("rakuten_champion")
+CHAMPION_ALIAS = AssetAlias("rakuten_champion_promotions")
 # Project errors that a retry may cure: the API being down or restarting.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (ApiError,)
 
@@ -111,6 +118,27 @@ TRAINING_PARAMS = {
 STREAM_PARAMS = {
     "streams_dir": path_param("streams folder (default: Variable rakuten_streams_dir, then <home>/streams)"),
     "params_path": params_path_param(),
+}
+BATCH_SCORING_PARAMS = {
+    "engine": Param(
+        "local", enum=["local", "spark"], description="local: streamed in the task; spark: Spark executors"
+    ),
+    "master": Param(
+        "local[*]",
+        type="string",
+        description="Spark master (engine spark): local[*], spark://host:7077, k8s://…",
+    ),
+    "catalog_path": path_param(
+        "listings to score: CSV/Parquet file or folder (default: Variable rakuten_catalog_path)"
+    ),
+    "images_dir": path_param(
+        "folder of image_<imageid>_product_<productid>.jpg (default: Variable, else none)"
+    ),
+    "scores_dir": path_param(
+        "where each run writes its scores folder (default: Variable, then <home>/scores)"
+    ),
+    "model_uri": path_param("model to score with (default: models:/<model name>@champion)"),
+    "chunk_size": Param(10_000, type="integer", minimum=1, maximum=1_000_000, description="rows per chunk"),
 }
 TRAFFIC_PARAMS = {
     "rate": Param(
@@ -165,15 +193,27 @@ def training_chain(source: DataSource) -> dict[str, Any]:
             # weights let a started run's next step go before another run's first one.
             pool=POOL,
             weight_rule="upstream",
+            outlets=[CHAMPION_ALIAS] if step == "promote" else [],
         )
         @fail_fast
         def run(step: str = step) -> dict[str, Any]:
-            return steps.training_step(step, _conf(), source)
+            result = steps.training_step(step, _conf(), source)
+            if step == "promote":
+                announce_champion(result, get_current_context()["outlet_events"])
+            return result
 
         chain[step] = run()
     for before, after in TRAINING_EDGES:
         chain[before] >> chain[after]
     return chain
+
+
+def announce_champion(promoted: dict[str, Any], outlet_events: Any) -> bool:
+    """Emit :data:`CHAMPION_ASSET` (extra: the version) when `promote` promoted; nothing otherwise."""
+    if not promoted.get("promote"):
+        return False
+    outlet_events[CHAMPION_ALIAS].add(CHAMPION_ASSET, extra={"version": str(promoted.get("version"))})
+    return True
 
 
 @task(execution_timeout=SHORT)
@@ -239,6 +279,14 @@ def record_decision(decision: dict[str, Any]) -> dict[str, Any]:
         registered = ti.xcom_pull(task_ids="retrain.register")
         promoted = ti.xcom_pull(task_ids="retrain.promote")
     return steps.record_decision(_conf(), decision, _run_id(), registered, promoted)
+
+
+# ----------------------------------------------------------------------------- batch scoring
+@task(execution_timeout=timedelta(hours=6))
+@fail_fast
+def score_catalog() -> dict[str, Any]:
+    """Score the catalog with the champion, locally or on Spark, into ``<scores_dir>/<run stamp>``."""
+    return steps.score_catalog(_conf(), _run_stamp())
 
 
 # ----------------------------------------------------------------------------- traffic

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from rakuten_mlops.infra import read_jsonl
 
+RELOADS_LOG = "reloads.jsonl"  # one line per API reload attempt after a promotion (the DAGs' reload_model)
+
 
 @dataclass(frozen=True)
 class MonitoringDir:
@@ -41,6 +43,11 @@ class MonitoringDir:
     def retrains_log(self) -> Path:
         """One :func:`~rakuten_mlops.pipelines.monitoring.retrain_record` per line, CLI and DAG alike."""
         return self.root / "retrains.jsonl"
+
+    @property
+    def reloads_log(self) -> Path:
+        """One line per API reload a DAG attempted after a promotion (`reloaded`, `error`)."""
+        return self.root / RELOADS_LOG
 
     @property
     def reference(self) -> Path:

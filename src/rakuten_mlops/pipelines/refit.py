@@ -37,6 +37,7 @@ from rakuten_mlops.pipelines.train import (
 
 REFIT_PARTS = ("train", "val", "test")
 TRAIN_ROWS_FILE = "train_rows.csv"
+GOLD_PREDICTIONS_FILE = "gold_predictions.parquet"
 
 
 def _stack(
@@ -82,10 +83,16 @@ def refit(
             model.metadata["text_selection"] = evaluated.metadata.get("text_selection")
         model.metadata.update(trained_on=list(parts))
         path = save_product_classifier(model, work.refit_dir)
-        gold, _ = score_parts(model, splits["gold"], embeddings["gold"] if embeddings else None)
+        gold, preds = score_parts(model, splits["gold"], embeddings["gold"] if embeddings else None)
     else:  # the registered model is the evaluated one: its gold score is already known
         model, path = evaluated, model_path(work)
         gold = read_json(work.metrics_path, "evaluate")["gold"]
+        _, preds = score_parts(model, splits["gold"], embeddings["gold"] if embeddings else None)
+    # The registered model's gold answers: the model card's confusions and their example listings.
+    gold_frame = splits["gold"]
+    pd.DataFrame(
+        {LABEL: gold_frame[LABEL].to_numpy(), "predicted": preds["system"]}, index=gold_frame.index
+    ).to_parquet(work.refit_dir / GOLD_PREDICTIONS_FILE)
     frame[["productid", LABEL]].to_csv(work.refit_dir / TRAIN_ROWS_FILE, index_label="row")
     info = {
         "enabled": params.split.refit,

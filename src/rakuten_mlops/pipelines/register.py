@@ -50,6 +50,7 @@ from rakuten_mlops.models.pyfunc import (
 from rakuten_mlops.pipelines.evaluate import score_parts
 from rakuten_mlops.pipelines.ingest import load_splits
 from rakuten_mlops.pipelines.layout import WorkDir, read_json, write_json
+from rakuten_mlops.pipelines.model_card import log_model_card
 from rakuten_mlops.pipelines.monitoring_reference import data_snapshot_dir, save_reference_data
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
 from rakuten_mlops.pipelines.refit import TRAIN_ROWS_FILE, final_model_path, gate_report
@@ -218,6 +219,7 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
         }.items():
             c.set_model_version_tag(settings.model_name, version, key, value)
         sign_version(c, settings, version)
+        log_model_card(work, settings, version)  # the gate's decision is added by `promote`
         result = {
             "run_id": run.info.run_id,
             "version": version,
@@ -339,6 +341,8 @@ def promote(
         result.update(promote=False, challenger=True, reasons=reasons)
         write_json(decision_path, result)
         set_challenger(c, settings.model_name, version, reasons, "challenger")
+        _point_reference_at(settings, version, registered.get("data_hash"))  # for its promotion later
+        log_model_card(work, settings, version, gate=result)
         return result
     write_json(decision_path, result)  # before the alias moves: a retry then replays it
     if decision.promote:
@@ -349,4 +353,5 @@ def promote(
         c.set_model_version_tag(
             settings.model_name, version, "promotion.reasons", "; ".join(decision.reasons)[:4900]
         )
+    log_model_card(work, settings, version, gate=result)
     return result

@@ -78,6 +78,8 @@ def run_pipeline(
         progress.log(f"[{step}]")
         summary[step] = run_step(step, work, settings, params, data_dir, progress)
         summary.setdefault("seconds", {})[step] = round(time.perf_counter() - t0, 2)
+        # Written as it grows: the register step's model card reads the seconds of the steps so far.
+        write_json(work.root / "run_summary.json", {**summary, "complete": False})
     summary["total_seconds"] = round(time.perf_counter() - started, 2)
     write_json(work.root / "run_summary.json", summary)
     return summary

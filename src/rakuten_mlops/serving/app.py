@@ -26,7 +26,7 @@ from rakuten_mlops.serving.model_holder import ModelHolder
 from rakuten_mlops.serving.prediction_log import PredictionLog
 from rakuten_mlops.serving.request_limits import BodySizeLimitMiddleware
 from rakuten_mlops.serving.routes import api_router, root_router
-from rakuten_mlops.serving.schemas import BatchIn
+from rakuten_mlops.serving.schemas import BatchIn, PredictIn
 from rakuten_mlops.serving.security import HashGate, check_signing_key, token_config
 from rakuten_mlops.serving.shadow import ShadowScorer
 from rakuten_mlops.serving.users import count_users, create_user, get_user
@@ -155,7 +155,8 @@ def _install_openapi(app: FastAPI) -> None:
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
             _, defs = models_json_schema(
-                [(BatchIn, "validation")], ref_template="#/components/schemas/{model}"
+                [(BatchIn, "validation"), (PredictIn, "validation")],
+                ref_template="#/components/schemas/{model}",
             )
             known = schema.setdefault("components", {}).setdefault("schemas", {})
             for name, body in defs.get("$defs", {}).items():

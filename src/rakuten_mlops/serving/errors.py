@@ -101,6 +101,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         415: "unsupported content type",
         422: "invalid request: the message says which field and why",
         429: "too many failed logins, or the predict quota is spent; see Retry-After",
+        501: "the served model cannot do what was asked (e.g. explain: it is not a model of this project)",
         503: "no model loaded yet, the user database is down, or logins are saturated; see Retry-After",
     }
     return {c: {"model": ErrorOut, "description": descriptions.get(c, "error")} for c in codes}

@@ -1,9 +1,11 @@
-"""Prometheus export of monitoring results: drift share and flags, live F1/accuracy, retrain decisions.
+"""Prometheus export of monitoring results: drift share and flags, live F1/accuracy, retrain
+decisions, and the API reloads the DAGs could not make after a promotion.
 
 `MonitoringCollector` is a custom collector: each scrape, `collect()` reads the latest recorded
 files under ``<home>/monitoring`` and builds the metric families from them. It runs no step,
 writes nothing and keeps nothing between scrapes (the decision counter is the number of lines in
-the decision log, which only grows). The API registers it on its registry; `rakuten-mlops monitor
+the decision log, and the reload-failure counter the number of failed attempts in the reload log:
+both files only grow). The API registers it on its registry; `rakuten-mlops monitor
 export` serves it alone.
 
 Live quality is recorded by steps, not by a scrape: `monitor live`, `monitor check`, the stream
@@ -31,6 +33,11 @@ log = logging.getLogger(__name__)
 DECISIONS = ("retrain", "skip")
 
 
+def reload_failures(records: list[dict[str, Any]]) -> int:
+    """Reload attempts after a promotion that did not reload the API (`reloaded` false)."""
+    return sum(1 for record in records if record.get("reloaded") is False)
+
+
 def decision_counts(records: list[dict[str, Any]]) -> dict[str, int]:
     """Recorded decisions per kind (`retrain`, `skip`, and any other kind found)."""
     counts = dict.fromkeys(DECISIONS, 0)
@@ -56,18 +63,20 @@ class MonitoringCollector(Collector):
 
     def describe(self) -> Iterator[Metric]:
         """Names and types only, so that registering reads no file."""
-        return self._families(None, None, {})
+        return self._families(None, None, {}, 0)
 
     def collect(self) -> Iterator[Metric]:
         """The latest drift summary, live performance and decision counts; never raises."""
         drift = self._read("drift summary", lambda: read_json_or_none(self.monitoring.latest_drift))
         live = self._read("live performance", self._latest_live)
         records = self._read("decision log", lambda: read_jsonl(self.monitoring.decisions_log)) or []
+        reloads = self._read("reload log", lambda: read_jsonl(self.monitoring.reloads_log)) or []
+        failures = reload_failures(reloads)
         try:
-            return iter(list(self._families(drift, live, decision_counts(records))))
+            return iter(list(self._families(drift, live, decision_counts(records), failures)))
         except Exception as exc:  # a file of an unexpected shape: the series are left out instead
             log.warning("monitoring results not exported: %s", exc)
-            return self._families(None, None, decision_counts([]))
+            return self._families(None, None, decision_counts([]), failures)
 
     def _latest_live(self) -> Any:
         for path in self.live_files:
@@ -86,7 +95,10 @@ class MonitoringCollector(Collector):
 
     @staticmethod
     def _families(
-        drift: dict[str, Any] | None, live: dict[str, Any] | None, counts: dict[str, int]
+        drift: dict[str, Any] | None,
+        live: dict[str, Any] | None,
+        counts: dict[str, int],
+        failed_reloads: int,
     ) -> Iterator[Metric]:
         yield GaugeMetricFamily(
             "rakuten_drift_share",
@@ -115,6 +127,11 @@ class MonitoringCollector(Collector):
         for kind, total in counts.items():
             decisions.add_metric([kind], float(total))
         yield decisions
+        yield CounterMetricFamily(
+            "rakuten_pipeline_reload_failures",
+            "API reloads a DAG could not make after promoting a champion (monitoring/reloads.jsonl)",
+            value=float(failed_reloads),
+        )
 
 
 def _shadow_families(shadow: dict[str, Any]) -> Iterator[Metric]:

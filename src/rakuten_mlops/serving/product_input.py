@@ -20,9 +20,9 @@ from rakuten_mlops.serving.request_limits import (
     image_from_base64,
     image_from_bytes,
 )
-from rakuten_mlops.serving.schemas import ProductIn
+from rakuten_mlops.serving.schemas import PredictIn, ProductIn
 
-FORM_FIELDS = ("designation", "description", "image")
+FORM_FIELDS = ("designation", "description", "image", "explain")
 MULTIPART_SCHEMA = {
     "type": "object",
     "required": ["designation"],
@@ -31,13 +31,17 @@ MULTIPART_SCHEMA = {
         "designation": {"type": "string", "minLength": 1},
         "description": {"type": "string"},
         "image": {"type": "string", "format": "binary", "description": "JPEG, PNG or WebP file"},
+        "explain": {
+            "type": "boolean",
+            "description": "also return the words and modalities behind the answer",
+        },
     },
 }
 PREDICT_REQUEST_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/ProductIn"}},
+            "application/json": {"schema": {"$ref": "#/components/schemas/PredictIn"}},
             "multipart/form-data": {"schema": MULTIPART_SCHEMA},
         },
     }
@@ -51,6 +55,7 @@ class CheckedProduct:
     designation: str
     description: str
     image: CheckedImage | None
+    explain: bool = False  # explanations were asked for (single predictions only)
 
     def model_row(self) -> dict[str, Any]:
         return {
@@ -60,9 +65,9 @@ class CheckedProduct:
         }
 
 
-def _validated(data: Any, from_json: bool) -> ProductIn:
+def _validated(data: Any, from_json: bool) -> PredictIn:
     try:
-        return ProductIn.model_validate_json(data) if from_json else ProductIn.model_validate(data)
+        return PredictIn.model_validate_json(data) if from_json else PredictIn.model_validate(data)
     except ValidationError as exc:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False, include_input=False)]
@@ -75,7 +80,8 @@ async def check_product(settings: Settings, product: ProductIn, where: str = "")
     image = None
     if product.image_base64:
         image = await run_in_threadpool(image_from_base64, settings, product.image_base64, where)
-    return CheckedProduct(product.designation, product.description or "", image)
+    explain = bool(getattr(product, "explain", False))
+    return CheckedProduct(product.designation, product.description or "", image, explain)
 
 
 async def _from_form(request: Request, settings: Settings) -> CheckedProduct:
@@ -87,9 +93,9 @@ async def _from_form(request: Request, settings: Settings) -> CheckedProduct:
             raise LimitExceeded(
                 f"unknown form fields: {', '.join(unknown)}; allowed: {', '.join(FORM_FIELDS)}"
             )
-        texts = {k: form.get(k) for k in ("designation", "description") if form.get(k) is not None}
+        texts = {k: form.get(k) for k in ("designation", "description", "explain") if form.get(k) is not None}
         if any(isinstance(v, UploadFile) for v in texts.values()):
-            raise LimitExceeded("designation and description must be text fields, not files")
+            raise LimitExceeded("designation, description and explain must be text fields, not files")
         product = _validated(texts, from_json=False)
         check_texts(settings, product.designation, product.description)
         upload = form.get("image")
@@ -99,7 +105,7 @@ async def _from_form(request: Request, settings: Settings) -> CheckedProduct:
             image = await run_in_threadpool(image_from_bytes, settings, data)
         elif upload not in (None, ""):
             raise LimitExceeded("image must be sent as a file part (multipart/form-data), not as text")
-        return CheckedProduct(product.designation, product.description or "", image)
+        return CheckedProduct(product.designation, product.description or "", image, product.explain)
     finally:
         await form.close()
 

@@ -38,6 +38,15 @@ class ProductIn(_In):
     )
 
 
+class PredictIn(ProductIn):
+    """One listing to predict; `explain` asks for the words and modalities behind the answer."""
+
+    explain: bool = Field(
+        False,
+        description="also return the words that pushed the predicted class most and each modality's share",
+    )
+
+
 class BatchIn(_In):
     """Several listings at once (at most the server's batch size, default 64)."""
 
@@ -50,6 +59,27 @@ class TopKItem(BaseModel):
     probability: float
 
 
+class TermOut(BaseModel):
+    term: str = Field(description="a word or word pair of the cleaned text (lowercase, accents stripped)")
+    weight: float = Field(description="its contribution to the text SVM's score for the predicted class")
+
+
+class ModalityShareOut(BaseModel):
+    modality: Literal["text_ngrams", "text_embeddings", "image"]
+    share: float = Field(description="share of the predicted class's logit terms (all shares sum to 1)")
+    supports: bool = Field(description="whether it pushed towards the predicted class")
+
+
+class ExplanationOut(BaseModel):
+    """Why the listing got its class (see the README's Explanations section for the method)."""
+
+    code: int
+    text_model: str
+    terms_from: str = Field(description="the linear member whose coefficients give the terms")
+    terms: list[TermOut]
+    modalities: list[ModalityShareOut]
+
+
 class PredictionOut(BaseModel):
     prediction_id: UUID = Field(description="quote it in POST /v1/feedback")
     prdtypecode: int
@@ -59,6 +89,9 @@ class PredictionOut(BaseModel):
     modalities: Literal["text", "text+image"]
     model_name: str
     model_version: str
+    explanation: ExplanationOut | None = Field(
+        None, description='only with "explain": true (the key is absent otherwise)'
+    )
 
 
 class BatchOut(BaseModel):

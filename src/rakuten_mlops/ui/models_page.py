@@ -1,4 +1,5 @@
-"""Models page: registry versions, metrics, the champion, promotion decisions, per-class F1, confusion matrix.
+"""Models page: registry versions, metrics, the champion, promotion decisions, per-class F1, confusion
+matrix and the model card.
 
 Everything is read through the API's registry routes (`GET /v1/models/...`). Admins can promote a
 version or roll back: the API checks the role, moves the alias and loads the new champion at once
@@ -78,6 +79,28 @@ def show_version(user: UserSession, version: str, lang: str) -> None:
         st.image(image, caption=f"Confusion matrix, test set ({artifact})")
 
 
+def show_card(user: UserSession, version: str) -> None:
+    """The version's model card (read through the API), with its self-contained HTML to download."""
+    with st.expander(f"Model card of version {version}", expanded=False):
+        try:
+            card = session.api().model_card(user.token, version)
+        except ApiError as exc:
+            if exc.status == 404:  # e.g. a version registered before model cards existed
+                st.info(exc.detail or exc.message)
+                return
+            session.fail(exc)
+        st.markdown(card)  # every value in it is escaped by the API's card writer
+        try:
+            page = session.api().model_card(user.token, version, "html")
+        except ApiError as exc:
+            st.warning(exc.message)
+            return
+        st.download_button(
+            "Download the card (HTML)", page, file_name=f"model-card-v{version}.html", mime="text/html",
+            key="card_download",
+        )  # fmt: skip
+
+
 def _admin_action(action: Callable[[], dict[str, Any]], rollback: bool = False) -> None:
     """Run a champion change through the API: it enforces the admin role, changes the registry, reloads."""
     try:
@@ -136,6 +159,7 @@ def main() -> None:
     admin_actions(user, chosen, champion)
     show_version(user, chosen, lang)
     show_shadow(user, chosen, lang)
+    show_card(user, chosen)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,17 @@ import streamlit as st
 from rakuten_mlops.api_client import ApiError, UserSession
 from rakuten_mlops.ui import session
 from rakuten_mlops.ui.charts import LABELS
+from rakuten_mlops.ui.explain_view import (
+    driving_words,
+    highlight,
+    modalities_frame,
+    plain_text,
+    terms_frame,
+)
 from rakuten_mlops.ui.labels import category_label, category_options, category_with_code, other_language
 
 RESULT_KEY = "last_prediction"
+LISTING_KEY = "last_listing"
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp"]
 
 
@@ -56,6 +64,27 @@ def show_prediction(prediction: dict[str, Any], lang: str) -> None:
     st.altair_chart(chart, width="stretch")
 
 
+def show_explanation(explanation: dict[str, Any], title: str, description: str) -> None:
+    """The words that pushed the answer, highlighted in the listing, and each modality's share."""
+    st.subheader("Why this category")
+    words = driving_words(explanation)
+    st.markdown(f"**Title:** {highlight(plain_text(title), words)}", unsafe_allow_html=True)
+    if description.strip():
+        st.markdown(f"**Description:** {highlight(plain_text(description), words)}", unsafe_allow_html=True)
+    left, right = st.columns(2)
+    terms = terms_frame(explanation)
+    if terms.empty:
+        left.info("No word of this listing pushed towards this category (the answer comes from elsewhere).")
+    else:
+        left.dataframe(terms, hide_index=True, key="explain_terms")
+    right.dataframe(modalities_frame(explanation), hide_index=True, key="explain_modalities")
+    st.caption(
+        f"Words: contributions to the score of the {explanation['terms_from']} member of the text model "
+        f"({explanation['text_model']}), character n-grams counted with the words they come from. "
+        "Shares: each input's part in the category's logit."
+    )
+
+
 def feedback_box(user: UserSession, prediction: dict[str, Any], lang: str) -> None:
     """Report the true category: it feeds the live F1 of the monitoring page."""
     with st.expander("Wrong category? Report the true one"):
@@ -79,6 +108,7 @@ def main() -> None:
         designation = st.text_input("Title (designation)", key="designation")
         description = st.text_area("Description (optional, HTML is fine)", key="description")
         image = st.file_uploader("Image (optional: JPEG, PNG or WebP)", type=IMAGE_TYPES, key="image")
+        explain = st.checkbox("Explain: highlight the words behind the answer", key="explain")
         submitted = st.form_submit_button("Predict", type="primary", key="predict_submit")
     if submitted:
         st.session_state.pop(RESULT_KEY, None)
@@ -94,12 +124,16 @@ def main() -> None:
                         image.getvalue() if image is not None else None,
                         image.name if image is not None else "image",
                         (image.type or "application/octet-stream") if image is not None else "",
+                        explain=explain,
                     )
+                    st.session_state[LISTING_KEY] = (designation, description)
             except ApiError as exc:
                 session.fail(exc)
     prediction = st.session_state.get(RESULT_KEY)
     if prediction:
         show_prediction(prediction, lang)
+        if prediction.get("explanation"):
+            show_explanation(prediction["explanation"], *st.session_state.get(LISTING_KEY, ("", "")))
         feedback_box(user, prediction, lang)
 
 

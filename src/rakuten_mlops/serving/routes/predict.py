@@ -17,6 +17,7 @@ from rakuten_mlops.categories import category_name, is_known_code
 from rakuten_mlops.serving.auth import AuthUser
 from rakuten_mlops.serving.deps import HolderDep, PredictionLogDep, PredictorUser, SettingsDep, StateDep
 from rakuten_mlops.serving.errors import error_responses
+from rakuten_mlops.serving.explanations import NotExplainable, explain_prediction
 from rakuten_mlops.serving.model_holder import LoadedModel
 from rakuten_mlops.serving.prediction_log import AlreadyLabelled
 from rakuten_mlops.serving.product_input import (
@@ -120,14 +121,26 @@ BATCH_REQUEST_BODY = {
 @router.post(
     "/predict",
     response_model=PredictionOut,
-    responses=error_responses(401, 403, 413, 415, 422, 429, 503),
+    # Without "explain" the response has exactly the fields it always had (no "explanation": null).
+    response_model_exclude_unset=True,
+    responses=error_responses(401, 403, 413, 415, 422, 429, 501, 503),
     openapi_extra=PREDICT_REQUEST_BODY,
     summary="Predict the product type of one listing (JSON with base64 image, or multipart upload)",
 )
 async def predict(user: QuotaUser, product: ProductDep, holder: HolderDep, state: StateDep) -> Any:
     start = time.perf_counter()
     model, outputs = await holder.predict([product.model_row()])
-    return _record(state, user.username, model, product, outputs[0], (time.perf_counter() - start) * 1000)
+    out = _record(state, user.username, model, product, outputs[0], (time.perf_counter() - start) * 1000)
+    if product.explain:
+        out["explanation"] = await _explanation(model, product, out["prdtypecode"])
+    return out
+
+
+async def _explanation(model: LoadedModel, product: CheckedProduct, code: int) -> dict[str, Any]:
+    try:
+        return await explain_prediction(model, product, code)
+    except NotExplainable as exc:
+        raise HTTPException(501, f"{exc}; ask again without explain") from None
 
 
 @router.post(

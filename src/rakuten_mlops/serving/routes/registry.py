@@ -8,7 +8,7 @@ rolling back stay admin routes under /v1/model.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response
@@ -114,3 +114,37 @@ def get_confusion(version: VersionPath, _: CurrentUser, settings: SettingsDep) -
     if image is None:
         raise HTTPException(404, f"version {version}'s run logged no confusion matrix")
     return Response(image[0], media_type="image/png", headers={"X-Artifact-Path": image[1]})
+
+
+CARD_TYPES = {"markdown": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8"}
+# The HTML card is inert: no script, no external resource, only its own inline style.
+CARD_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+
+@router.get(
+    "/versions/{version}/card",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/markdown": {}, "text/html": {}}},
+        **error_responses(401, 403, 404, 422, 503),
+    },
+    summary="The version's model card: data, metrics, weakest classes, confusions, gate decision, cost",
+)
+def get_card(
+    version: VersionPath,
+    _: CurrentUser,
+    settings: SettingsDep,
+    fmt: Annotated[
+        Literal["markdown", "html"], Query(alias="format", description="markdown or html")
+    ] = "markdown",
+) -> Response:
+    try:
+        text = registry.model_card(settings, version, fmt)
+    except registry.RegistryError as exc:  # an unknown version, or one without a card
+        raise HTTPException(404, str(exc)) from None
+    except Exception as exc:  # MLflow raises many kinds when its store does not answer
+        raise HTTPException(
+            503, f"the model registry cannot be read ({exc.__class__.__name__}); retry later"
+        ) from None
+    headers = {"Content-Security-Policy": CARD_CSP, "X-Content-Type-Options": "nosniff"}
+    return Response(text, media_type=CARD_TYPES[fmt], headers=headers)
