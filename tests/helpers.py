@@ -54,3 +54,30 @@ def make_params(**monitoring: object) -> Params:
     """Params without MLflow logging nor champion predictions unless asked (fast monitoring tests)."""
     drift = {"log_to_mlflow": False, "predictions": False, **monitoring.pop("drift", {})}  # type: ignore[dict-item]
     return Params.model_validate({"monitoring": {"drift": drift, **monitoring}})
+
+
+def saved_pyfunc_model(root: Path, sample_dir: Path, with_image: bool) -> str:
+    """A model trained by the pipeline's own steps on `sample_dir`, saved as the registry stores it
+    (models from code + the project's code), under `root`; its path, usable as a model URI."""
+    import joblib
+    import mlflow
+
+    from rakuten_mlops.models.pyfunc import MODEL_CODE_PATH, MODEL_SIGNATURE, input_example, package_code
+    from rakuten_mlops.pipelines.layout import WorkDir
+    from rakuten_mlops.pipelines.runner import run_step
+    from rakuten_mlops.pipelines.train import model_path
+
+    work, settings, params = WorkDir(root / "work"), make_settings(root / "home"), fast_params()
+    for step in ("ingest", "split", "embed", "train"):
+        run_step(step, work, settings, params, sample_dir)
+    joblib.dump(joblib.load(model_path(work)), root / "model.joblib")
+    target = root / "pyfunc"
+    mlflow.pyfunc.save_model(
+        str(target),
+        python_model=str(MODEL_CODE_PATH),
+        artifacts={"model": str(root / "model.joblib")},
+        code_paths=[str(package_code(root))],
+        signature=MODEL_SIGNATURE,
+        input_example=input_example(with_image=with_image),
+    )
+    return str(target)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import joblib
-import mlflow
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -15,32 +13,14 @@ from rakuten_mlops.config import Settings
 from rakuten_mlops.data.schema import X_COLUMNS, X_TRAIN, LayoutError
 from rakuten_mlops.data.validation import EMPTY_DESIGNATION
 from rakuten_mlops.errors import InvalidInputError
-from rakuten_mlops.models.pyfunc import MODEL_CODE_PATH, MODEL_SIGNATURE, input_example, package_code
-from rakuten_mlops.pipelines.layout import WorkDir
 from rakuten_mlops.pipelines.predict import OUTPUT_COLUMNS, predict_file
-from rakuten_mlops.pipelines.runner import run_step
-from rakuten_mlops.pipelines.train import model_path
-from tests.helpers import fast_params, make_settings
+from tests.helpers import saved_pyfunc_model
 
 
 @pytest.fixture(scope="module")
 def model_uri(text_sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A text-only model saved as the registry stores it (models from code + the project's code)."""
-    root = tmp_path_factory.mktemp("model")
-    work, settings, params = WorkDir(root / "work"), make_settings(root / "home"), fast_params()
-    for step in ("ingest", "split", "embed", "train"):  # the pipeline's own steps
-        run_step(step, work, settings, params, text_sample_dir)
-    joblib.dump(joblib.load(model_path(work)), root / "model.joblib")
-    target = root / "pyfunc"
-    mlflow.pyfunc.save_model(
-        str(target),
-        python_model=str(MODEL_CODE_PATH),
-        artifacts={"model": str(root / "model.joblib")},
-        code_paths=[str(package_code(root))],
-        signature=MODEL_SIGNATURE,
-        input_example=input_example(with_image=False),
-    )
-    return str(target)
+    return saved_pyfunc_model(tmp_path_factory.mktemp("model"), text_sample_dir, with_image=False)
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import joblib
-import mlflow
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -18,13 +16,9 @@ from typer.testing import CliRunner
 from rakuten_mlops.cli import app
 from rakuten_mlops.config import Settings
 from rakuten_mlops.data.schema import TRAIN_IMAGES_DIR, X_TRAIN
-from rakuten_mlops.models.pyfunc import MODEL_CODE_PATH, MODEL_SIGNATURE, input_example, package_code
-from rakuten_mlops.pipelines.layout import WorkDir
 from rakuten_mlops.pipelines.predict import predict_file
-from rakuten_mlops.pipelines.runner import run_step
 from rakuten_mlops.pipelines.spark_scoring import score_with_spark
-from rakuten_mlops.pipelines.train import model_path
-from tests.helpers import fast_params, make_settings
+from tests.helpers import saved_pyfunc_model
 
 HAS_PYSPARK = importlib.util.find_spec("pyspark") is not None
 HAS_JAVA = shutil.which("java") is not None
@@ -49,21 +43,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 @pytest.fixture(scope="module")
 def model_uri(image_sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A text + image + fusion model saved as the registry stores it (models from code + the code)."""
-    root = tmp_path_factory.mktemp("spark-model")
-    work, settings, params = WorkDir(root / "work"), make_settings(root / "home"), fast_params()
-    for step in ("ingest", "split", "embed", "train"):
-        run_step(step, work, settings, params, image_sample_dir)
-    joblib.dump(joblib.load(model_path(work)), root / "model.joblib")
-    target = root / "pyfunc"
-    mlflow.pyfunc.save_model(
-        str(target),
-        python_model=str(MODEL_CODE_PATH),
-        artifacts={"model": str(root / "model.joblib")},
-        code_paths=[str(package_code(root))],
-        signature=MODEL_SIGNATURE,
-        input_example=input_example(with_image=True),
-    )
-    return str(target)
+    return saved_pyfunc_model(tmp_path_factory.mktemp("spark-model"), image_sample_dir, with_image=True)
 
 
 @pytest.fixture(scope="module")
