@@ -53,7 +53,10 @@ def story(airflow_site: AirflowSite, tmp_path_factory: pytest.TempPathFactory) -
         {"dag_id": "rakuten_batch_scoring", "conf": {"engine": "local"}},
         {"dag_id": "rakuten_batch_scoring", "conf": score},
     ]
-    out = run_dags(airflow_site.env, {"runs": runs}, root / "runner", timeout_s=480)
+    # A home of its own: the Airflow site's home is shared with the other DAG stories, whose
+    # registry must start empty (their first version is 1).
+    env = {**airflow_site.env, "RAKUTEN_HOME": str(root / "home")}
+    out = run_dags(env, {"runs": runs}, root / "runner", timeout_s=480)
     names = ("promoted", "rejected", "no_catalog", "scored")
     return {**dict(zip(names, out["runs"], strict=True)), "root": root, "sample": sample}
 
