@@ -20,17 +20,14 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from rakuten_mlops.config import PromotionParams
-from rakuten_mlops.lifecycle.registry import RegistryError, get_champion
+from rakuten_mlops.lifecycle.registry import RegistryError, get_alias, get_champion
 
 CHALLENGER = "challenger"
 
 
 def get_challenger(c: MlflowClient, name: str) -> ModelVersion | None:
     """The version holding the `challenger` alias, or None."""
-    try:
-        return c.get_model_version_by_alias(name, CHALLENGER)
-    except MlflowException:
-        return None
+    return get_alias(c, name, CHALLENGER)
 
 
 def set_challenger(c: MlflowClient, name: str, version: str, reasons: list[str], how: str) -> str | None:

@@ -42,12 +42,17 @@ def client(settings: Settings) -> MlflowClient:
     return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.registry_uri)
 
 
-def get_champion(c: MlflowClient, name: str) -> ModelVersion | None:
-    """The version holding the `champion` alias, or None."""
+def get_alias(c: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    """The version holding `alias`, or None."""
     try:
-        return c.get_model_version_by_alias(name, CHAMPION)
+        return c.get_model_version_by_alias(name, alias)
     except MlflowException:
         return None
+
+
+def get_champion(c: MlflowClient, name: str) -> ModelVersion | None:
+    """The version holding the `champion` alias, or None."""
+    return get_alias(c, name, CHAMPION)
 
 
 def find_version_by_tag(c: MlflowClient, name: str, key: str, value: str) -> ModelVersion | None:
