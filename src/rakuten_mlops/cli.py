@@ -132,8 +132,9 @@ def _print_run(summary: dict[str, Any]) -> None:
     )
     choice = summary["train"].get("text_model")
     if choice:
-        cv = ", ".join(f"{n} {c['cv_weighted_f1']:.4f}" for n, c in choice["candidates"].items())
-        console.print(f"text model: [bold]{choice['chosen']}[/] (cross-validated weighted F1 on train: {cv})")
+        from rakuten_mlops.models.text import selection_line
+
+        console.print(f"text model: [bold]{choice['chosen']}[/] ({selection_line(choice)}, on train)")
     refit = summary["refit"]
     learned = " + ".join(refit["parts"])
     console.print(

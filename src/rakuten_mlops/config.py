@@ -50,7 +50,10 @@ class TextParams(_Strict):
     """Text model settings; defaults chosen on en17k and head499 (see ``benchmarks/``)."""
 
     model: Literal["auto", "svm", "svm_balanced", "stack", "svm+use", "svm_balanced+use", "stack+use"] = (
-        Field("auto", description="auto: the candidate with the best cross-validated weighted F1")
+        Field("auto", description="auto: the candidate with the best cross-validated `selection` metric")
+    )
+    selection: Literal["weighted_f1", "log_loss"] = Field(
+        "weighted_f1", description="the cross-validated metric `auto` picks by (see the README on log_loss)"
     )
     selection_margin: float = Field(
         0.0005, ge=0, le=0.1, description="a more complex candidate must beat a simpler one by more"

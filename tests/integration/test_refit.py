@@ -84,6 +84,7 @@ def test_the_registered_model_learns_from_every_row_but_gold(
     assert tags["text.model"] == chosen
     for candidate in ("svm", "svm_balanced", "stack"):
         assert f"cv_text_{candidate}_weighted_f1" in metrics
+        assert metrics[f"cv_text_{candidate}_log_loss"] > 0
 
 
 def test_refit_off_registers_the_train_split_model(home: Path, text_sample_dir: Path, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from rakuten_mlops.categories import CODES
 from rakuten_mlops.config import TEXT_CANDIDATES, TextParams
 from rakuten_mlops.errors import InvalidInputError
-from rakuten_mlops.models.text import TextClassifier
+from rakuten_mlops.models.text import TextClassifier, selection_line
 from rakuten_mlops.simulation.core.sample import generate_listings
 from rakuten_mlops.simulation.core.vocabulary import COLOURS
 
@@ -112,10 +112,27 @@ def test_selection_records_every_candidate_and_picks_the_best(model: TextClassif
     selection = model.selection_
     assert set(selection["candidates"]) == set(TEXT_CANDIDATES)
     assert selection["rows"] == len(train) and selection["folds"] == 3
-    means = {n: c["cv_weighted_f1"] for n, c in selection["candidates"].items()}
-    assert model.chosen_ == selection["chosen"]
-    assert means[model.chosen_] >= max(means.values()) - TextParams().selection_margin - 1e-4
-    assert all(len(c["folds"]) == 3 for c in selection["candidates"].values())
+    assert model.chosen_ == selection["chosen"] and selection["by"] == "weighted_f1"
+    means = {n: float(np.mean(c["folds"])) for n, c in selection["candidates"].items()}
+    assert means[model.chosen_] >= max(means.values()) - TextParams().selection_margin
+    # the simplest candidate within the margin of the best: none before it is that good
+    order = list(selection["candidates"])
+    assert all(
+        means[n] < max(means.values()) - TextParams().selection_margin
+        for n in order[: order.index(model.chosen_)]
+    )
+    for c in selection["candidates"].values():
+        assert len(c["folds"]) == len(c["folds_log_loss"]) == 3
+        assert c["cv_log_loss"] == round(float(np.mean(c["folds_log_loss"])), 4) and c["cv_log_loss"] > 0
+
+
+def test_selection_by_log_loss_when_asked(train) -> None:
+    params = TextParams(selection="log_loss", sentence_encoder=None, calibration_cv=2)
+    fitted = TextClassifier(params, random_state=0).fit(train, train["prdtypecode"])
+    losses = {n: float(np.mean(c["folds_log_loss"])) for n, c in fitted.selection_["candidates"].items()}
+    assert fitted.selection_["by"] == "log_loss"
+    assert losses[fitted.chosen_] <= min(losses.values()) + params.selection_margin
+    assert "chosen by cross-validated log-loss: svm " in selection_line(fitted.selection_)
 
 
 def test_the_plain_svm_is_chosen_where_the_stack_loses() -> None:

@@ -92,12 +92,13 @@ def _selection(model: ProductClassifier) -> dict[str, Any]:
 
 
 def _selection_metrics(model: ProductClassifier) -> dict[str, float]:
-    selection = _selection(model)
-    return {
-        # MLflow metric names take no "+": svm+use -> svm_with_use
-        f"cv_text_{n.replace('+', '_with_')}_weighted_f1": c["cv_weighted_f1"]
-        for n, c in selection.get("candidates", {}).items()
-    }
+    out: dict[str, float] = {}
+    for name, scores in _selection(model).get("candidates", {}).items():
+        key = f"cv_text_{name.replace('+', '_with_')}"  # MLflow metric names take no "+"
+        out[f"{key}_weighted_f1"] = scores["cv_weighted_f1"]
+        if "cv_log_loss" in scores:  # models trained before selection by log-loss lack it
+            out[f"{key}_log_loss"] = scores["cv_log_loss"]
+    return out
 
 
 def code_version() -> str:

@@ -21,7 +21,7 @@ from rakuten_mlops.models.fusion import FusionClassifier
 from rakuten_mlops.models.image import ImageClassifier, align_proba
 from rakuten_mlops.models.product import ProductClassifier
 from rakuten_mlops.models.pyfunc import save_product_classifier
-from rakuten_mlops.models.text import TextClassifier
+from rakuten_mlops.models.text import TextClassifier, selection_line
 from rakuten_mlops.pipelines.ingest import load_splits
 from rakuten_mlops.pipelines.layout import WorkDir, read_json, write_json
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
@@ -105,8 +105,7 @@ def fit_text(
     progress.log(f"training text model on {len(train)} rows")
     text = with_embedding_aids(TextClassifier(params.text, random_state=params.seed), progress, settings)
     text.fit(train, train[LABEL].to_numpy())
-    scores = ", ".join(f"{n} {c['cv_weighted_f1']:.4f}" for n, c in text.selection_["candidates"].items())
-    progress.log(f"text model: {text.chosen_} (cross-validated weighted F1: {scores})")
+    progress.log(f"text model: {text.chosen_} ({selection_line(text.selection_)})")
     return text
 
 
