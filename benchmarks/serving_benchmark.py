@@ -111,16 +111,22 @@ def server(cmd: list[str], env: dict[str, str], ready_url: str, log_path: Path, 
                     os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _tree_cpu_s(proc: psutil.Process) -> float:
-    """CPU seconds (user + system) of a process and its children (uvicorn workers)."""
-    total = 0.0
+def _tree_cpu_s(proc: psutil.Process) -> tuple[float, float]:
+    """CPU seconds of a process and its children (uvicorn workers): all threads, main threads only.
+
+    A worker's main thread runs the event loop (HTTP, routing, auth, JSON, validation); the
+    other threads are the predict threads, the prediction-log writer and the shadow scorer.
+    """
+    total = main = 0.0
     for p in [proc, *proc.children(recursive=True)]:
         try:
-            t = p.cpu_times()
-            total += t.user + t.system
+            for t in p.threads():
+                total += t.user_time + t.system_time
+                if t.id == p.pid:
+                    main += t.user_time + t.system_time
         except psutil.Error:
             pass
-    return total
+    return total, main
 
 
 def measure(cfg: TrafficConfig, payloads: list[bytes], server_pid: int, warmup: int = 30) -> dict[str, Any]:
@@ -134,12 +140,15 @@ def measure(cfg: TrafficConfig, payloads: list[bytes], server_pid: int, warmup: 
     report = asyncio.run(run_traffic(cfg, payloads))
     wall = time.perf_counter() - wall0
     cpus = os.cpu_count() or 1
-    gen, srv = time.process_time() - gen0, _tree_cpu_s(server) - srv0
+    srv1 = _tree_cpu_s(server)
+    gen, srv, loop = time.process_time() - gen0, srv1[0] - srv0[0], srv1[1] - srv0[1]
     report["cpu"] = {
         "loadgen_cores": round(gen / wall, 3),  # 1.0 = one core busy the whole run
         "loadgen_share_of_machine": round(gen / wall / cpus, 3),
         "server_cores": round(srv / wall, 3),
         "server_share_of_machine": round(srv / wall / cpus, 3),
+        "server_event_loop_cores": round(loop / wall, 3),  # the main thread of each worker
+        "server_other_threads_cores": round((srv - loop) / wall, 3),  # predict, log writer, shadow
     }
     return report
 
@@ -180,6 +189,67 @@ def median_run(reports: list[dict[str, Any]]) -> dict[str, Any]:
     return chosen
 
 
+# Where a request's server time goes: each self sample of the flame graph goes to the category of
+# the frame nearest the leaf that matches (first pattern wins on a frame).
+CATEGORIES = [
+    ("token verification (JWT)", r"Authenticator\.verify|decode_token"),
+    ("user lookup (account cache, database)", r"Authenticator\._account|Authenticator\._lookup"),
+    ("quota", r"quota_one|_spend_quota|Quota\."),
+    ("body read, JSON decode, validation", r"read_product|_validated|check_product|read_batch|check_texts"),
+    ("response encoding", r"\b_json \(|orjson|serialize_response|Response\.__call__|Response\.__init__"),
+    ("prediction-log record, metrics, shadow offer", r"_record \(|observe_prediction|\.offer \(|\.add \("),
+    ("model predict (predict threads)", r"ModelHolder\.__init__\.<locals>\.<lambda>|predict_rows"),
+    ("prediction-log writer thread", r"PredictionLog\._run"),
+    ("shadow scorer thread", r"ShadowScorer\._run"),
+    ("predict threads between calls", r"_worker \(concurrent/futures/thread\.py"),
+    (
+        "micro-batcher (queueing, futures)",
+        r"MicroBatcher|_chain_future|Future\.set_result|ThreadPoolExecutor\.submit",
+    ),
+    ("HTTP parsing and sending (uvicorn, httptools)", r"httptools_impl|h11_impl|uvicorn/protocols"),
+    ("metrics middleware", r"MetricsMiddleware"),
+    ("FastAPI/Starlette routing, middleware, dependencies", r"fastapi/|starlette/|Middleware\.__call__"),
+    ("event loop itself (uvloop, asyncio)", r"asyncio/|Runner\.run|uvloop"),
+]
+
+
+def flame_breakdown(svg_path: Path) -> dict[str, float]:
+    """Share of a py-spy flame graph's samples by category (CATEGORIES), largest first."""
+    import collections
+    import html
+    import re
+
+    frames = []
+    pattern = r'<g><title>(.*?)</title><rect x="[^"]*" y="([\d.]+)"[^>]*fg:x="(\d+)" fg:w="(\d+)"'
+    for m in re.finditer(pattern, svg_path.read_text(), re.S):
+        name = re.sub(r" \([\d,]+ samples?, [\d.]+%\)$", "", html.unescape(m.group(1)).strip())
+        frames.append({"name": name, "y": float(m.group(2)), "x": int(m.group(3)), "w": int(m.group(4))})
+    if not frames:
+        return {}
+    by_y: dict[float, list[dict[str, Any]]] = collections.defaultdict(list)
+    for f in frames:
+        f["children_w"], f["parent"] = 0, None
+        by_y[f["y"]].append(f)
+    root_y = next((f["y"] for f in frames if f["name"] == "all"), max(by_y))
+    step = 16.0 if root_y == max(by_y) else -16.0  # a parent sits one row nearer the root
+    for f in frames:
+        for parent in by_y.get(f["y"] + step, []):
+            if parent["x"] <= f["x"] and f["x"] + f["w"] <= parent["x"] + parent["w"]:
+                f["parent"] = parent
+                parent["children_w"] += f["w"]
+                break
+    totals: collections.Counter[str] = collections.Counter()
+    for f in frames:
+        own = f["w"] - f["children_w"]
+        node, category = f, "other"
+        while own > 0 and node is not None and category == "other":
+            category = next((c for c, pat in CATEGORIES if re.search(pat, node["name"])), "other")
+            node = node["parent"]
+        totals[category] += max(own, 0)
+    total = sum(totals.values()) or 1
+    return {c: round(100 * n / total, 1) for c, n in totals.most_common()}
+
+
 def record_profile(
     args: argparse.Namespace, url: str, token: str, listings: list[dict[str, Any]], pid: int
 ) -> dict[str, Any]:
@@ -193,7 +263,7 @@ def record_profile(
     seconds = max(int(args.duration), 3)
     rec = subprocess.Popen(
         [spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
-         "--subprocesses", "--nonblocking", "--format", "flamegraph", "-o", str(args.profile)],
+         "--subprocesses", "--nonblocking", "--gil", "--format", "flamegraph", "-o", str(args.profile)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     time.sleep(0.5)
@@ -211,7 +281,10 @@ def record_profile(
         "svg": str(svg.relative_to(ROOT)) if svg.is_relative_to(ROOT) else str(svg),
         "seconds": seconds,
         "rate_hz": 200,
+        "samples": "only threads holding the GIL (py-spy --gil): where the Python CPU goes",
         "items_per_s_while_profiled": report["items_per_s"],
+        "cpu_while_profiled": report["cpu"],
+        "breakdown_percent": flame_breakdown(args.profile),
     }
 
 
@@ -221,6 +294,59 @@ def line(report: dict[str, Any]) -> str:
         f"{report['throughput_rps']:7.1f} req/s {report['items_per_s']:8.1f} listings/s  "
         f"p50 {lat['p50']:6.1f} ms  p99 {lat['p99']:6.1f} ms  errors {report['errors']}"
     )
+
+
+TABLE_START, TABLE_END = "<!-- serving-table:start -->", "<!-- serving-table:end -->"
+
+
+def markdown_table(out: dict[str, Any]) -> str:
+    """The README's serving table, from one run's JSON."""
+    res, share, ratio = out["results"], out["api_share_of_ceiling"], out["api_vs_mlflow"]
+    load = out["machine"]["load_average_1m"]
+    names = {"api": "this API", "mlflow": "`mlflow models serve`"}
+    lines = [
+        "| server | requests | req/s | listings/s | p50 ms | p99 ms | share of ceiling | vs MLflow |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for target in ("api", "mlflow"):
+        for kind in ("single", "batch"):
+            if target not in res:
+                continue
+            r = res[target][kind]
+            size = "1 listing" if kind == "single" else f"{out['load']['batch_size']} listings"
+            lat = r["latency_ms"]
+            own = (
+                f"{share[kind]:.0%}"
+                if target == "api"
+                else f"{r['items_per_s'] / out['ceiling']['listings_per_s']:.0%}"
+            )
+            x = f"{ratio[kind]['throughput_x']}×" if ratio and target == "api" else ""
+            lines.append(
+                f"| {names[target]} | {size} | {r['throughput_rps']:,.0f} | {r['items_per_s']:,.0f} | "
+                f"{lat['p50']:.0f} | {lat['p99']:.0f} | {own} | {x} |"
+            )
+    c, small = out["ceiling"], out["ceiling_at_concurrency_rows"]
+    workers = out["load"]["workers_per_server"]
+    lines += [
+        "",
+        f"Ceiling (the same model in process, no HTTP): **{c['listings_per_s']:,.0f} listings/s** in "
+        f"{c['batch_rows']}-row calls, {small['listings_per_s']:,.0f} in {small['batch_rows']}-row calls "
+        f"(the largest micro-batch {out['load']['concurrency']} clients can form); single listings reach "
+        f"{share.get('single_vs_concurrency_rows', 0):.0%} of the latter. Concurrency "
+        f"{out['load']['concurrency']}, {out['load']['rounds']} interleaved rounds of "
+        f"{out['load']['duration_s']:g} s (medians), workers: API {workers['api']}, "
+        f"MLflow {workers['mlflow']}; load average {load['before']} before, {load['after']} after; "
+        f"`{out['command'].strip()}`, {out['when']}.",
+    ]
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, table: str) -> None:
+    text = readme.read_text()
+    start, end = text.find(TABLE_START), text.find(TABLE_END)
+    if start < 0 or end < start:
+        raise SystemExit(f"{readme} has no {TABLE_START} ... {TABLE_END} block")
+    readme.write_text(text[: start + len(TABLE_START)] + "\n" + table + "\n" + text[end:])
 
 
 def main() -> None:
@@ -243,6 +369,9 @@ def main() -> None:
         help="after the rounds, record a py-spy flame graph (SVG) of the API under single-listing load",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "serving.json")
+    parser.add_argument(
+        "--update-readme", action="store_true", help="rewrite the README's serving table from this run"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
 
@@ -310,15 +439,22 @@ def main() -> None:
         kinds = {"single": 1, "batch": args.batch_size}
         runs: dict[str, dict[str, list[dict[str, Any]]]] = {t: {k: [] for k in kinds} for t in targets}
         ceilings: list[dict[str, Any]] = []
+        small_ceilings: list[dict[str, Any]] = []
         os.environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
         import mlflow.pyfunc
 
         model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@champion")
         for round_no in range(args.rounds):
-            # The ceiling once a round, while both servers idle: it sees the same background load.
-            ceilings.append(ceiling(model, listings, args.ceiling_rows, min(args.duration, 4.0)))
-            rate = ceilings[-1]["listings_per_s"]
-            print(f"round {round_no + 1}  ceiling {rate:8.1f} listings/s in process", flush=True)
+            # The ceilings once a round, while the servers idle: they see the same background load.
+            # `concurrency` rows: the largest micro-batch single listings can form at this concurrency.
+            ceilings.append(ceiling(model, listings, args.ceiling_rows, min(args.duration, 3.0)))
+            small_ceilings.append(ceiling(model, listings, args.concurrency, min(args.duration, 3.0)))
+            print(
+                f"round {round_no + 1}  ceiling {ceilings[-1]['listings_per_s']:8.1f} listings/s in process "
+                f"({args.ceiling_rows}-row calls), {small_ceilings[-1]['listings_per_s']:8.1f} "
+                f"({args.concurrency}-row calls)",
+                flush=True,
+            )
             # Interleaved, alternating order: background load on a shared machine hits both alike.
             order = list(targets) if round_no % 2 == 0 else list(reversed(targets))
             for kind, batch in kinds.items():
@@ -340,12 +476,21 @@ def main() -> None:
             profile = record_profile(args, api_url, token["access_token"], listings, pids["api"])
 
     results = {t: {k: median_run(runs[t][k]) for k in kinds} for t in targets}
-    ceiling_median = sorted(ceilings, key=lambda c: c["listings_per_s"])[len(ceilings) // 2]
+
+    def median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+        chosen = sorted(runs, key=lambda c: c["listings_per_s"])[len(runs) // 2]
+        return {**chosen, "rounds": [c["listings_per_s"] for c in runs]}
+
+    ceiling_median, small_median = median(ceilings), median(small_ceilings)
     share = {
         kind: round(results["api"][kind]["items_per_s"] / ceiling_median["listings_per_s"], 3)
         for kind in kinds
         if "api" in results
     }
+    if "api" in results:
+        share["single_vs_concurrency_rows"] = round(
+            results["api"]["single"]["items_per_s"] / small_median["listings_per_s"], 3
+        )
     ratio = (
         {
             kind: {
@@ -375,7 +520,8 @@ def main() -> None:
             "generator": "rakuten_mlops.simulation.loadgen.traffic (asyncio keep-alive client, same machine)",
             "reported": "per target and kind: the round with the median listings/s (all under 'rounds')",
         },
-        "ceiling": {**ceiling_median, "rounds": [c["listings_per_s"] for c in ceilings]},
+        "ceiling": ceiling_median,
+        "ceiling_at_concurrency_rows": small_median,
         "results": results,
         "api_share_of_ceiling": share,
         "api_vs_mlflow": ratio,
@@ -385,6 +531,12 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2, default=str))
     print(json.dumps({"api_vs_mlflow": ratio, "api_share_of_ceiling": share}, indent=2))
+    if len(targets) == 2:
+        table = markdown_table(out)
+        print(table)
+        if args.update_readme:
+            update_readme(ROOT / "README.md", table)
+            print("README.md serving table updated")
     print(f"written to {args.out} in {out['total_seconds']} s")
 
 
