@@ -15,7 +15,7 @@ import pytest
 import rakuten_mlops.serving.auth as auth_module
 from rakuten_mlops.serving.app import create_app
 from rakuten_mlops.serving.auth import Authenticator, AuthError
-from rakuten_mlops.serving.batcher import MicroBatcher
+from rakuten_mlops.serving.batcher import MicroBatcher, NoModelError
 from rakuten_mlops.serving.predictor import predict_rows
 from rakuten_mlops.serving.schemas import BatchOut, PredictionOut
 from rakuten_mlops.serving.security import create_token
@@ -185,3 +185,28 @@ def test_a_large_batch_and_concurrent_singles_all_get_their_own_answers_in_order
         assert answer["probability"] == pytest.approx(want["probability"], abs=1e-9)
         assert [t["code"] for t in answer["top_k"]] == [t["code"] for t in want["top_k"]]
     assert len({a["prediction_id"] for a in got}) == 88
+
+
+def test_stopping_fails_every_chunk_of_a_waiting_split_request():
+    gate = threading.Event()
+
+    def predict(model, rows):
+        gate.wait(5)
+        return [{"echo": r["designation"]} for r in rows]
+
+    async def scenario():
+        batcher = MicroBatcher(lambda: "m", predict, max_rows=4, split_rows=2, parallel=1)
+        await batcher.start()
+        first = asyncio.create_task(batcher.submit([{"designation": "busy"}]))
+        await asyncio.sleep(0.05)  # the only predict slot is taken
+        big = asyncio.create_task(batcher.submit([{"designation": str(i)} for i in range(6)]))
+        await asyncio.sleep(0.05)
+        stopping = asyncio.create_task(batcher.stop())
+        await asyncio.sleep(0.05)
+        gate.set()
+        await stopping
+        first.cancel()  # in flight when the loop stopped (the server drains requests before this)
+        return (await asyncio.wait_for(asyncio.gather(big, return_exceptions=True), 5))[0]
+
+    big = asyncio.run(scenario())
+    assert isinstance(big, NoModelError)  # answered, not left waiting for chunks never queued

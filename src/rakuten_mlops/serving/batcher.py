@@ -75,11 +75,15 @@ class MicroBatcher(Generic[M]):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._carry is not None:
-            _resolve(self._carry, error=NoModelError("the server is shutting down"))
-            self._carry = None
+        waiting = [self._carry] if self._carry is not None else []
+        self._carry = None
         while self._queue is not None and not self._queue.empty():
-            _resolve(self._queue.get_nowait(), error=NoModelError("the server is shutting down"))
+            waiting.append(self._queue.get_nowait())
+        for job in waiting:
+            chunk: _Job | None = job
+            while chunk is not None:  # a split request's later chunks are not queued yet
+                _resolve(chunk, error=NoModelError("the server is shutting down"))
+                chunk = chunk.next
         self._executor.shutdown(wait=True)
 
     async def submit(self, rows: list[Row]) -> tuple[M, list[Row]]:
@@ -124,7 +128,7 @@ class MicroBatcher(Generic[M]):
             nonlocal n
             jobs.append(job)
             n += len(job.rows)
-            if job.next is not None:
+            if job.next is not None and not job.next.future.done():  # done: its client went away
                 queue.put_nowait(job.next)
 
         take(first)
