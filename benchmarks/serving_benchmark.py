@@ -4,14 +4,23 @@ Trains a text-only champion (the default text model) on a generated sample in a
 temporary home, starts both servers on 127.0.0.1 (one worker each), then drives each with the
 traffic generator at equal concurrency: single-listing requests, then batches. Writes JSON.
 
+The ceiling is measured in the same run: the same model, loaded in this process, predicting
+batches of `--ceiling-rows` listings back to back (listings/s, one thread, no HTTP). Each load run
+also records the CPU the load generator itself used (it shares the cores with the servers) and
+the CPU of the server's process tree.
+
     python benchmarks/serving_benchmark.py                 # ~2 minutes on 2 cores
     python benchmarks/serving_benchmark.py --duration 5    # quicker, noisier
+    python benchmarks/serving_benchmark.py --targets api --api-workers 2 --out /tmp/w2.json
+    python benchmarks/serving_benchmark.py --targets api --rounds 1 \\
+        --profile benchmarks/results/serving_profile.svg
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import platform
@@ -28,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.simulation.loadgen.traffic import TrafficConfig, build_payloads, load_listings, run_traffic
@@ -42,7 +52,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def train_champion(home: Path, n_per_class: int) -> dict[str, Any]:
+def train_champion(home: Path, n_per_class: int, text_model: str) -> dict[str, Any]:
     """Generate a sample and run the training pipeline (text only) into `home`."""
     from rakuten_mlops.pipelines.runner import run_pipeline
     from rakuten_mlops.simulation.core.sample import generate_sample
@@ -51,7 +61,16 @@ def train_champion(home: Path, n_per_class: int) -> dict[str, Any]:
     generate_sample(data_dir, n_per_class=n_per_class, seed=11, with_images=False)
     settings = Settings(_env_file=None, home=home)
     params = Params.model_validate(
-        {"image": {"enabled": False}, "fusion": {"enabled": False}, "promotion": {"min_f1": 0.0}}
+        {
+            "image": {"enabled": False},
+            "fusion": {"enabled": False},
+            "promotion": {"min_f1": 0.0},
+            # One fixed model, so that runs compare (`auto` picks by cross-validation on the sample).
+            "text": {
+                "model": text_model,
+                **({} if text_model.endswith("+use") else {"sentence_encoder": None}),
+            },
+        }
     )
     cwd = os.getcwd()
     os.chdir(home)  # MLflow may write ./mlruns
@@ -92,13 +111,71 @@ def server(cmd: list[str], env: dict[str, str], ready_url: str, log_path: Path, 
                     os.killpg(proc.pid, signal.SIGKILL)
 
 
-def measure(cfg: TrafficConfig, payloads: list[bytes], warmup: int = 30) -> dict[str, Any]:
-    """Warm up with `warmup` requests, then run the measured load."""
+def _tree_cpu_s(proc: psutil.Process) -> tuple[float, float]:
+    """CPU seconds of a process and its children (uvicorn workers): all threads, main threads only.
+
+    A worker's main thread runs the event loop (HTTP, routing, auth, JSON, validation); the
+    other threads are the predict threads, the prediction-log writer and the shadow scorer.
+    """
+    total = main = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            for t in p.threads():
+                total += t.user_time + t.system_time
+                if t.id == p.pid:
+                    main += t.user_time + t.system_time
+        except psutil.Error:
+            pass
+    return total, main
+
+
+def measure(cfg: TrafficConfig, payloads: list[bytes], server_pid: int, warmup: int = 30) -> dict[str, Any]:
+    """Warm up with `warmup` requests, then run the measured load; records the CPU each side used."""
     if warmup:
         asyncio.run(
             run_traffic(TrafficConfig(**{**cfg.__dict__, "duration_s": 10, "max_requests": warmup}), payloads)
         )
-    return asyncio.run(run_traffic(cfg, payloads))
+    server = psutil.Process(server_pid)
+    gen0, srv0, wall0 = time.process_time(), _tree_cpu_s(server), time.perf_counter()
+    report = asyncio.run(run_traffic(cfg, payloads))
+    wall = time.perf_counter() - wall0
+    cpus = os.cpu_count() or 1
+    srv1 = _tree_cpu_s(server)
+    gen, srv, loop = time.process_time() - gen0, srv1[0] - srv0[0], srv1[1] - srv0[1]
+    report["cpu"] = {
+        "loadgen_cores": round(gen / wall, 3),  # 1.0 = one core busy the whole run
+        "loadgen_share_of_machine": round(gen / wall / cpus, 3),
+        "server_cores": round(srv / wall, 3),
+        "server_share_of_machine": round(srv / wall / cpus, 3),
+        "server_event_loop_cores": round(loop / wall, 3),  # the main thread of each worker
+        "server_other_threads_cores": round((srv - loop) / wall, 3),  # predict, log writer, shadow
+    }
+    return report
+
+
+def ceiling(model: Any, listings: list[dict[str, Any]], rows: int, duration_s: float) -> dict[str, Any]:
+    """The same model's batched predict rate in this process (listings/s): what no server can beat."""
+    from rakuten_mlops.serving.predictor import predict_rows
+
+    cycle = itertools.cycle(listings)
+    batches = [
+        [{"designation": x["designation"], "description": x["description"], "image": None} for x in chunk]
+        for chunk in ([next(cycle) for _ in range(rows)] for _ in range(max(1, len(listings) // rows)))
+    ]
+    predict_rows(model, batches[0])  # warm-up
+    n, start = 0, time.perf_counter()
+    cpu0 = time.process_time()
+    while time.perf_counter() - start < duration_s:
+        n += len(predict_rows(model, batches[(n // rows) % len(batches)]))
+    elapsed = time.perf_counter() - start
+    return {
+        "batch_rows": rows,
+        "listings": n,
+        "seconds": round(elapsed, 3),
+        "listings_per_s": round(n / elapsed, 1),
+        "cpu_cores": round((time.process_time() - cpu0) / elapsed, 3),
+        "what": "predict_rows (DataFrame in, dicts out) on the loaded pyfunc model, one thread, no HTTP",
+    }
 
 
 def median_run(reports: list[dict[str, Any]]) -> dict[str, Any]:
@@ -112,12 +189,164 @@ def median_run(reports: list[dict[str, Any]]) -> dict[str, Any]:
     return chosen
 
 
+# Where a request's server time goes: each self sample of the flame graph goes to the category of
+# the frame nearest the leaf that matches (first pattern wins on a frame).
+CATEGORIES = [
+    ("token verification (JWT)", r"Authenticator\.verify|decode_token"),
+    ("user lookup (account cache, database)", r"Authenticator\._account|Authenticator\._lookup"),
+    ("quota", r"quota_one|_spend_quota|Quota\."),
+    ("body read, JSON decode, validation", r"read_product|_validated|check_product|read_batch|check_texts"),
+    ("response encoding", r"\b_json \(|orjson|serialize_response|Response\.__call__|Response\.__init__"),
+    ("prediction-log record, metrics, shadow offer", r"_record \(|observe_prediction|\.offer \(|\.add \("),
+    ("model predict (predict threads)", r"ModelHolder\.__init__\.<locals>\.<lambda>|predict_rows"),
+    ("prediction-log writer thread", r"PredictionLog\._run"),
+    ("shadow scorer thread", r"ShadowScorer\._run"),
+    ("predict threads between calls", r"_worker \(concurrent/futures/thread\.py"),
+    (
+        "micro-batcher (queueing, futures)",
+        r"MicroBatcher|_chain_future|Future\.set_result|ThreadPoolExecutor\.submit",
+    ),
+    ("HTTP parsing and sending (uvicorn, httptools)", r"httptools_impl|h11_impl|uvicorn/protocols"),
+    ("metrics middleware", r"MetricsMiddleware"),
+    ("FastAPI/Starlette routing, middleware, dependencies", r"fastapi/|starlette/|Middleware\.__call__"),
+    ("event loop itself (uvloop, asyncio)", r"asyncio/|Runner\.run|uvloop"),
+]
+
+
+def flame_breakdown(svg_path: Path) -> dict[str, float]:
+    """Share of a py-spy flame graph's samples by category (CATEGORIES), largest first."""
+    import collections
+    import html
+    import re
+
+    frames = []
+    pattern = r'<g><title>(.*?)</title><rect x="[^"]*" y="([\d.]+)"[^>]*fg:x="(\d+)" fg:w="(\d+)"'
+    for m in re.finditer(pattern, svg_path.read_text(), re.S):
+        name = re.sub(r" \([\d,]+ samples?, [\d.]+%\)$", "", html.unescape(m.group(1)).strip())
+        frames.append({"name": name, "y": float(m.group(2)), "x": int(m.group(3)), "w": int(m.group(4))})
+    if not frames:
+        return {}
+    by_y: dict[float, list[dict[str, Any]]] = collections.defaultdict(list)
+    for f in frames:
+        f["children_w"], f["parent"] = 0, None
+        by_y[f["y"]].append(f)
+    root_y = next((f["y"] for f in frames if f["name"] == "all"), max(by_y))
+    step = 16.0 if root_y == max(by_y) else -16.0  # a parent sits one row nearer the root
+    for f in frames:
+        for parent in by_y.get(f["y"] + step, []):
+            if parent["x"] <= f["x"] and f["x"] + f["w"] <= parent["x"] + parent["w"]:
+                f["parent"] = parent
+                parent["children_w"] += f["w"]
+                break
+    totals: collections.Counter[str] = collections.Counter()
+    for f in frames:
+        own = f["w"] - f["children_w"]
+        node, category = f, "other"
+        while own > 0 and node is not None and category == "other":
+            category = next((c for c, pat in CATEGORIES if re.search(pat, node["name"])), "other")
+            node = node["parent"]
+        totals[category] += max(own, 0)
+    total = sum(totals.values()) or 1
+    return {c: round(100 * n / total, 1) for c, n in totals.most_common()}
+
+
+def record_profile(
+    args: argparse.Namespace, url: str, token: str, listings: list[dict[str, Any]], pid: int
+) -> dict[str, Any]:
+    """A py-spy flame graph of the API's worker(s) while single-listing load runs."""
+    import shutil
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        raise SystemExit("--profile needs py-spy: pip install 'rakuten-mlops[dev]'")
+    args.profile.parent.mkdir(parents=True, exist_ok=True)
+    seconds = max(int(args.duration), 3)
+    rec = subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
+         "--subprocesses", "--nonblocking", "--gil", "--format", "flamegraph", "-o", str(args.profile)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    time.sleep(0.5)
+    cfg = TrafficConfig(
+        url=url, token=token, rate=0, duration_s=seconds + 1, concurrency=args.concurrency,
+        batch_size=1, mode="api",
+    )  # fmt: skip
+    report = measure(cfg, build_payloads(listings, 1, "api"), pid, warmup=0)
+    _, err = rec.communicate(timeout=60)
+    if rec.returncode != 0:
+        raise RuntimeError(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
+    print(f"profile  api    single  {line(report)}  -> {args.profile}", flush=True)
+    svg = args.profile.resolve()
+    return {
+        "svg": str(svg.relative_to(ROOT)) if svg.is_relative_to(ROOT) else str(svg),
+        "seconds": seconds,
+        "rate_hz": 200,
+        "samples": "only threads holding the GIL (py-spy --gil): where the Python CPU goes",
+        "items_per_s_while_profiled": report["items_per_s"],
+        "cpu_while_profiled": report["cpu"],
+        "breakdown_percent": flame_breakdown(args.profile),
+    }
+
+
 def line(report: dict[str, Any]) -> str:
     lat = report["latency_ms"]
     return (
         f"{report['throughput_rps']:7.1f} req/s {report['items_per_s']:8.1f} listings/s  "
         f"p50 {lat['p50']:6.1f} ms  p99 {lat['p99']:6.1f} ms  errors {report['errors']}"
     )
+
+
+TABLE_START, TABLE_END = "<!-- serving-table:start -->", "<!-- serving-table:end -->"
+
+
+def markdown_table(out: dict[str, Any]) -> str:
+    """The README's serving table, from one run's JSON."""
+    res, share, ratio = out["results"], out["api_share_of_ceiling"], out["api_vs_mlflow"]
+    load = out["machine"]["load_average_1m"]
+    names = {"api": "this API", "mlflow": "`mlflow models serve`"}
+    lines = [
+        "| server | requests | req/s | listings/s | p50 ms | p99 ms | share of ceiling | vs MLflow |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for target in ("api", "mlflow"):
+        for kind in ("single", "batch"):
+            if target not in res:
+                continue
+            r = res[target][kind]
+            size = "1 listing" if kind == "single" else f"{out['load']['batch_size']} listings"
+            lat = r["latency_ms"]
+            own = (
+                f"{share[kind]:.0%}"
+                if target == "api"
+                else f"{r['items_per_s'] / out['ceiling']['listings_per_s']:.0%}"
+            )
+            x = f"{ratio[kind]['throughput_x']}×" if ratio and target == "api" else ""
+            lines.append(
+                f"| {names[target]} | {size} | {r['throughput_rps']:,.0f} | {r['items_per_s']:,.0f} | "
+                f"{lat['p50']:.0f} | {lat['p99']:.0f} | {own} | {x} |"
+            )
+    c, small = out["ceiling"], out["ceiling_at_concurrency_rows"]
+    workers = out["load"]["workers_per_server"]
+    lines += [
+        "",
+        f"Ceiling (the same model in process, no HTTP): **{c['listings_per_s']:,.0f} listings/s** in "
+        f"{c['batch_rows']}-row calls, {small['listings_per_s']:,.0f} in {small['batch_rows']}-row calls "
+        f"(the largest micro-batch {out['load']['concurrency']} clients can form); single listings reach "
+        f"{share.get('single_vs_concurrency_rows', 0):.0%} of the latter. Concurrency "
+        f"{out['load']['concurrency']}, {out['load']['rounds']} interleaved rounds of "
+        f"{out['load']['duration_s']:g} s (medians), workers: API {workers['api']}, "
+        f"MLflow {workers['mlflow']}; load average {load['before']} before, {load['after']} after; "
+        f"`{out['command'].strip()}`, {out['when']}.",
+    ]
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, table: str) -> None:
+    text = readme.read_text()
+    start, end = text.find(TABLE_START), text.find(TABLE_END)
+    if start < 0 or end < start:
+        raise SystemExit(f"{readme} has no {TABLE_START} ... {TABLE_END} block")
+    readme.write_text(text[: start + len(TABLE_START)] + "\n" + table + "\n" + text[end:])
 
 
 def main() -> None:
@@ -129,14 +358,27 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--n-per-class", type=int, default=60, help="sample size used to train the champion")
+    parser.add_argument(
+        "--text-model", default="stack", help="text model of the champion (params.yaml text.model; not auto)"
+    )
+    parser.add_argument("--ceiling-rows", type=int, default=256, help="rows per in-process predict call")
+    parser.add_argument("--api-workers", type=int, default=1, help="uvicorn workers of this API")
+    parser.add_argument("--targets", default="mlflow,api", help="comma-separated: mlflow, api (default both)")
+    parser.add_argument(
+        "--profile", type=Path, default=None,
+        help="after the rounds, record a py-spy flame graph (SVG) of the API under single-listing load",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "serving.json")
+    parser.add_argument(
+        "--update-readme", action="store_true", help="rewrite the README's serving table from this run"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
 
     with ExitStack() as stack:
         home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rakuten-bench-")))
         print("training the champion ...", flush=True)
-        champion = train_champion(home, args.n_per_class)
+        champion = train_champion(home, args.n_per_class, args.text_model)
         settings = Settings(_env_file=None, home=home)
         from rakuten_mlops.appdb import create_schema, make_engine, session_factory, session_scope
         from rakuten_mlops.serving.users import create_user
@@ -158,34 +400,61 @@ def main() -> None:
             "MLFLOW_TRACKING_URI": settings.tracking_uri,
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         }
+        wanted = [t.strip() for t in args.targets.split(",") if t.strip()]
+        if not wanted or set(wanted) - {"mlflow", "api"}:
+            parser.error("--targets takes mlflow, api or both")
         api_port, mlflow_port = free_port(), free_port()
         api_url, mlflow_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{mlflow_port}"
-        print("starting both servers ...", flush=True)
-        stack.enter_context(
-            server(
-                [sys.executable, "-m", "uvicorn", "--factory", "rakuten_mlops.serving.app:create_app",
-                 "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1", "--log-level", "warning",
-                 "--no-access-log"],
-                env, f"{api_url}/readyz", home / "api.log",
-            )
-        )  # fmt: skip
-        stack.enter_context(
-            server(
-                [sys.executable, "-m", "mlflow", "models", "serve", "-m",
-                 f"models:/{settings.model_name}@champion", "--env-manager", "local",
-                 "-h", "127.0.0.1", "-p", str(mlflow_port), "-w", "1"],
-                env, f"{mlflow_url}/ping", home / "mlflow.log",
-            )
-        )  # fmt: skip
-        token = httpx.post(
-            f"{api_url}/v1/auth/token", data={"username": "bench", "password": PASSWORD}
-        ).json()
+        print("starting the servers ...", flush=True)
+        pids: dict[str, int] = {}
+        if "api" in wanted:
+            pids["api"] = stack.enter_context(
+                server(
+                    [sys.executable, "-m", "uvicorn", "--factory", "rakuten_mlops.serving.app:create_app",
+                     "--host", "127.0.0.1", "--port", str(api_port), "--workers", str(args.api_workers),
+                     "--log-level", "warning", "--no-access-log"],
+                    env, f"{api_url}/readyz", home / "api.log",
+                )
+            ).pid  # fmt: skip
+        if "mlflow" in wanted:
+            pids["mlflow"] = stack.enter_context(
+                server(
+                    [sys.executable, "-m", "mlflow", "models", "serve", "-m",
+                     f"models:/{settings.model_name}@champion", "--env-manager", "local",
+                     "-h", "127.0.0.1", "-p", str(mlflow_port), "-w", "1"],
+                    env, f"{mlflow_url}/ping", home / "mlflow.log",
+                )
+            ).pid  # fmt: skip
+        if args.api_workers > 1 and "api" in wanted:
+            time.sleep(5)  # /readyz answered from one worker; let the others load the model too
+        token = (
+            httpx.post(f"{api_url}/v1/auth/token", data={"username": "bench", "password": PASSWORD}).json()
+            if "api" in wanted
+            else {"access_token": None}
+        )
         listings = load_listings(champion["data_dir"], limit=2000, seed=1)
         load_before = os.getloadavg()
-        targets = {"mlflow": (mlflow_url, "mlflow"), "api": (api_url, "api")}
+        all_targets = {"mlflow": (mlflow_url, "mlflow"), "api": (api_url, "api")}
+        targets = {t: all_targets[t] for t in wanted}
         kinds = {"single": 1, "batch": args.batch_size}
         runs: dict[str, dict[str, list[dict[str, Any]]]] = {t: {k: [] for k in kinds} for t in targets}
+        ceilings: list[dict[str, Any]] = []
+        small_ceilings: list[dict[str, Any]] = []
+        os.environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
+        import mlflow.pyfunc
+
+        model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@champion")
         for round_no in range(args.rounds):
+            # The ceilings once a round, while the servers idle: they see the same background load.
+            # `concurrency` rows: the largest micro-batch single listings can form at this concurrency.
+            ceilings.append(ceiling(model, listings, args.ceiling_rows, min(args.duration, 3.0)))
+            small_ceilings.append(ceiling(model, listings, args.concurrency, min(args.duration, 3.0)))
+            print(
+                f"round {round_no + 1}  ceiling {ceilings[-1]['listings_per_s']:8.1f} listings/s in process "
+                f"({args.ceiling_rows}-row calls), {small_ceilings[-1]['listings_per_s']:8.1f} "
+                f"({args.concurrency}-row calls)",
+                flush=True,
+            )
             # Interleaved, alternating order: background load on a shared machine hits both alike.
             order = list(targets) if round_no % 2 == 0 else list(reversed(targets))
             for kind, batch in kinds.items():
@@ -196,22 +465,45 @@ def main() -> None:
                         concurrency=args.concurrency, batch_size=batch, mode=mode,  # type: ignore[arg-type]
                     )  # fmt: skip
                     report = measure(
-                        cfg, build_payloads(listings, batch, cfg.mode), warmup=30 if round_no == 0 else 0
-                    )
+                        cfg, build_payloads(listings, batch, cfg.mode), pids[target],
+                        warmup=30 if round_no == 0 else 0,
+                    )  # fmt: skip
                     runs[target][kind].append(report)
                     print(f"round {round_no + 1}  {target:6} {kind:6}  {line(report)}", flush=True)
         load_after = os.getloadavg()
+        profile = None
+        if args.profile is not None and "api" in wanted:
+            profile = record_profile(args, api_url, token["access_token"], listings, pids["api"])
 
     results = {t: {k: median_run(runs[t][k]) for k in kinds} for t in targets}
-    ratio = {
-        kind: {
-            "throughput_x": round(
-                results["api"][kind]["items_per_s"] / max(results["mlflow"][kind]["items_per_s"], 1e-9), 2
-            ),
-            "p99_ms": {t: results[t][kind]["latency_ms"]["p99"] for t in targets},
-        }
+
+    def median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+        chosen = sorted(runs, key=lambda c: c["listings_per_s"])[len(runs) // 2]
+        return {**chosen, "rounds": [c["listings_per_s"] for c in runs]}
+
+    ceiling_median, small_median = median(ceilings), median(small_ceilings)
+    share = {
+        kind: round(results["api"][kind]["items_per_s"] / ceiling_median["listings_per_s"], 3)
         for kind in kinds
+        if "api" in results
     }
+    if "api" in results:
+        share["single_vs_concurrency_rows"] = round(
+            results["api"]["single"]["items_per_s"] / small_median["listings_per_s"], 3
+        )
+    ratio = (
+        {
+            kind: {
+                "throughput_x": round(
+                    results["api"][kind]["items_per_s"] / max(results["mlflow"][kind]["items_per_s"], 1e-9), 2
+                ),
+                "p99_ms": {t: results[t][kind]["latency_ms"]["p99"] for t in targets},
+            }
+            for kind in kinds
+        }
+        if len(targets) == 2
+        else None
+    )
     out = {
         "benchmark": "serving",
         "command": "python benchmarks/serving_benchmark.py " + " ".join(sys.argv[1:]),
@@ -219,21 +511,32 @@ def main() -> None:
         "machine": {
             "cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
             "load_average_1m": {"before": round(load_before[0], 2), "after": round(load_after[0], 2)},
+            "note": "the load average counts this benchmark's own processes too (about 2 while it runs)",
         },
-        "model": {"kind": "text only, default params.yaml text model", **champion},
+        "model": {"kind": f"text only, text.model={args.text_model}, other params.yaml defaults", **champion},
         "load": {
             "concurrency": args.concurrency, "duration_s": args.duration, "batch_size": args.batch_size,
-            "rounds": args.rounds, "workers_per_server": 1,
+            "rounds": args.rounds, "workers_per_server": {"api": args.api_workers, "mlflow": 1},
             "generator": "rakuten_mlops.simulation.loadgen.traffic (asyncio keep-alive client, same machine)",
             "reported": "per target and kind: the round with the median listings/s (all under 'rounds')",
         },
+        "ceiling": ceiling_median,
+        "ceiling_at_concurrency_rows": small_median,
         "results": results,
+        "api_share_of_ceiling": share,
         "api_vs_mlflow": ratio,
+        "profile": profile,
         "total_seconds": round(time.perf_counter() - started, 1),
     }  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2, default=str))
-    print(json.dumps(ratio, indent=2))
+    print(json.dumps({"api_vs_mlflow": ratio, "api_share_of_ceiling": share}, indent=2))
+    if len(targets) == 2:
+        table = markdown_table(out)
+        print(table)
+        if args.update_readme:
+            update_readme(ROOT / "README.md", table)
+            print("README.md serving table updated")
     print(f"written to {args.out} in {out['total_seconds']} s")
 
 

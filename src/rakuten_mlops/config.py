@@ -355,6 +355,9 @@ class Settings(BaseSettings):
     micro_batch_max_rows: int = Field(256, ge=1)
     micro_batch_wait_ms: float = Field(0.0, ge=0, le=100)
     micro_batch_parallel: int = Field(2, ge=1, le=16, description="predict calls in flight at once")
+    micro_batch_split_rows: int = Field(
+        32, ge=1, description="batch requests larger than this are queued in chunks of this many rows"
+    )
     shadow_share: float = Field(
         1.0, ge=0, le=1, description="share of predicted listings the challenger scores in the background"
     )

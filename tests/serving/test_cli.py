@@ -162,3 +162,19 @@ def test_serve_runs_the_app_factory_under_uvicorn(cli, monkeypatch):
     [(app, kwargs)] = calls
     assert app == "rakuten_mlops.serving.app:create_app" and kwargs["factory"] is True
     assert (kwargs["host"], kwargs["port"], kwargs["workers"]) == ("127.0.0.1", 8123, 2)
+
+
+def test_serve_says_what_does_not_span_workers(cli, monkeypatch):
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: None)
+    monkeypatch.delenv("RAKUTEN_REDIS_URL", raising=False)
+    monkeypatch.setenv("RAKUTEN_MODEL_POLL_SECONDS", "0")
+    get_settings.cache_clear()
+    try:
+        r = runner.invoke(cli, ["serve", "--port", "8123", "--workers", "3"])
+        assert r.exit_code == 0, r.output
+        said = " ".join(r.output.split())  # the console wraps long lines
+        assert "up to 3x the configured limits" in said and "reaches only the worker that answers" in said
+        r = runner.invoke(cli, ["serve", "--port", "8123", "--workers", "1"])
+        assert "warning" not in r.output
+    finally:
+        get_settings.cache_clear()

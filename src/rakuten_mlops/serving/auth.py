@@ -71,13 +71,21 @@ class Authenticator:
     `cache_s` exists), the request is refused with 503 rather than trusted on the token's claims.
     A token whose `ver` is older than the account's token version (bumped on disable, role or
     password change) is refused at once in this process, and in other workers within `cache_s`.
+
+    A token's verified claims are remembered (keyed by the whole token, signature included)
+    until the token expires, so a client sending the same token again skips the signature and
+    claim checks; the account checks (exists, not disabled, token version) run on every request
+    as before, so revocation works exactly as without the memo.
     """
+
+    MAX_TOKENS = 10_000
 
     def __init__(self, cfg: TokenConfig, sessions: sessionmaker[Session], cache_s: float) -> None:
         self.cfg = cfg
         self.sessions = sessions
         self.cache_s = cache_s
         self._cache: dict[str, _Account] = {}
+        self._verified: dict[str, dict[str, Any]] = {}  # token -> its verified claims
 
     def _lookup(self, username: str) -> _Account | None:
         with self.sessions() as session:
@@ -110,10 +118,19 @@ class Authenticator:
             raise AuthError(
                 401, "not authenticated: send 'Authorization: Bearer <token>' (POST /v1/auth/token)"
             )
+        claims = self._verified.get(token)
+        if claims is not None:
+            if time.time() < claims["exp"]:  # no leeway on the memo: stricter than decode_token
+                return claims
+            self._verified.pop(token, None)
         try:
-            return decode_token(self.cfg, token)
+            claims = decode_token(self.cfg, token)
         except jwt.InvalidTokenError as exc:
             raise AuthError(401, _token_error(exc)) from None
+        if len(self._verified) >= self.MAX_TOKENS:
+            self._verified.clear()
+        self._verified[token] = claims
+        return claims
 
     async def authenticate(self, token: str | None) -> AuthUser:
         """The user a bearer token stands for; raises AuthError(401/403/503)."""

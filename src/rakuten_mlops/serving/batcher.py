@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ class NoModelError(RuntimeError):
 @dataclass
 class _Job:
     rows: list[Row]
+    next: _Job | None = None  # the same request's next chunk, queued when this one is taken
     future: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -33,6 +35,13 @@ class MicroBatcher(Generic[M]):
     waits that long for company before a batch starts. The model is read once per batch
     (`get_model`), so a swapped-in model serves every batch started after the swap and no batch
     mixes two models. Two parallel batches help when the model releases the GIL (NumPy/SciPy).
+
+    A request of more than `split_rows` rows is cut into chunks of at most `split_rows`; each
+    chunk joins the back of the queue when the previous one is taken into a batch, so requests
+    that arrived meanwhile go first and a large batch request does not hold up small ones (with
+    nobody else waiting, its chunks fill one call up to `max_rows` as before). Its rows still
+    come back in order and from one model (if a swap lands between its chunks, the request is
+    predicted again, whole, with the new model).
     """
 
     def __init__(
@@ -42,6 +51,7 @@ class MicroBatcher(Generic[M]):
         max_rows: int = 256,
         wait_ms: float = 0.0,
         parallel: int = 1,
+        split_rows: int | None = None,
     ) -> None:
         self.get_model = get_model
         self.predict_fn = predict_fn
@@ -49,7 +59,9 @@ class MicroBatcher(Generic[M]):
         self.wait_s = wait_ms / 1000
         self._queue: asyncio.Queue[_Job] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._carry: _Job | None = None  # taken from the queue, but would have overfilled its batch
         self.parallel = parallel
+        self.split_rows = max(1, min(split_rows or max_rows, max_rows))
         self._executor = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="predict")
 
     async def start(self) -> None:
@@ -63,21 +75,63 @@ class MicroBatcher(Generic[M]):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        waiting = [self._carry] if self._carry is not None else []
+        self._carry = None
         while self._queue is not None and not self._queue.empty():
-            _resolve(self._queue.get_nowait(), error=NoModelError("the server is shutting down"))
+            waiting.append(self._queue.get_nowait())
+        for job in waiting:
+            chunk: _Job | None = job
+            while chunk is not None:  # a split request's later chunks are not queued yet
+                _resolve(chunk, error=NoModelError("the server is shutting down"))
+                chunk = chunk.next
         self._executor.shutdown(wait=True)
 
     async def submit(self, rows: list[Row]) -> tuple[M, list[Row]]:
         """Predict `rows`; returns the model that answered and one output row per input row."""
         if self._queue is None:
             raise NoModelError("the model holder is not started")
-        job = _Job(rows)
-        self._queue.put_nowait(job)
-        return await job.future  # type: ignore[no-any-return]
+        if len(rows) <= self.split_rows:
+            job = _Job(rows)
+            self._queue.put_nowait(job)
+            return await job.future  # type: ignore[no-any-return]
+        size = self.split_rows
+        jobs = [_Job(rows[i : i + size]) for i in range(0, len(rows), size)]
+        for job, after in itertools.pairwise(jobs):
+            job.next = after
+        self._queue.put_nowait(jobs[0])
+        try:
+            parts: list[tuple[M, list[Row]]] = await asyncio.gather(*(job.future for job in jobs))
+        finally:
+            for job in jobs:  # on an error or a client gone: chunks not started are skipped
+                if not job.future.done():
+                    job.future.cancel()
+        model = parts[0][0]
+        if any(m is not model for m, _ in parts):
+            return await self._whole(rows)
+        return model, [row for _, out in parts for row in out]
+
+    async def _whole(self, rows: list[Row]) -> tuple[M, list[Row]]:
+        """`rows` in one predict call with the current model (after a swap between chunks)."""
+        model = self.get_model()
+        if model is None:
+            raise NoModelError("no model is loaded yet")
+        loop = asyncio.get_running_loop()
+        return model, await loop.run_in_executor(self._executor, self.predict_fn, model, rows)
 
     async def _collect(self, first: _Job) -> list[_Job]:
         assert self._queue is not None
-        jobs, n = [first], len(first.rows)
+        queue = self._queue
+        jobs: list[_Job] = []
+        n = 0
+
+        def take(job: _Job) -> None:
+            nonlocal n
+            jobs.append(job)
+            n += len(job.rows)
+            if job.next is not None and not job.next.future.done():  # done: its client went away
+                queue.put_nowait(job.next)
+
+        take(first)
         deadline = asyncio.get_running_loop().time() + self.wait_s
         while n < self.max_rows:
             try:
@@ -90,8 +144,10 @@ class MicroBatcher(Generic[M]):
                     job = await asyncio.wait_for(self._queue.get(), remaining)
                 except TimeoutError:
                     break
-            jobs.append(job)
-            n += len(job.rows)
+            if n + len(job.rows) > self.max_rows:
+                self._carry = job  # first in the next batch
+                break
+            take(job)
         return jobs
 
     async def _loop(self) -> None:
@@ -101,7 +157,8 @@ class MicroBatcher(Generic[M]):
         try:
             while True:
                 await slots.acquire()  # while every slot is busy, requests queue up into the next batch
-                jobs = await self._collect(await self._queue.get())
+                first, self._carry = self._carry, None
+                jobs = await self._collect(first or await self._queue.get())
                 jobs = [j for j in jobs if not j.future.done()]  # clients that went away
                 task = asyncio.create_task(self._guarded(jobs, slots))
                 running.add(task)

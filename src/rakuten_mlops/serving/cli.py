@@ -42,6 +42,8 @@ def serve_command(
         check_signing_key(settings)
     except InsecureConfigError as exc:
         raise _fail(str(exc)) from None
+    for warning in worker_warnings(workers, settings.redis_url, settings.model_poll_seconds):
+        err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uvicorn.run(
         "rakuten_mlops.serving.app:create_app",
@@ -53,6 +55,24 @@ def serve_command(
         # The app alone decides whose X-Forwarded-For to believe (RAKUTEN_TRUSTED_PROXIES).
         proxy_headers=False,
     )
+
+
+def worker_warnings(workers: int, redis_url: str | None, poll_seconds: float) -> list[str]:
+    """What does not span worker processes in this configuration (each worker is its own process)."""
+    if workers <= 1:
+        return []
+    out = []
+    if not redis_url:
+        out.append(
+            f"login limits and predict quotas are kept per worker without RAKUTEN_REDIS_URL: "
+            f"a client may get up to {workers}x the configured limits"
+        )
+    if poll_seconds <= 0:
+        out.append(
+            "RAKUTEN_MODEL_POLL_SECONDS is 0: POST /v1/model/reload reaches only the worker that "
+            "answers it; the others keep their model until restarted"
+        )
+    return out
 
 
 def _sessions():  # type: ignore[no-untyped-def]

@@ -56,6 +56,7 @@ class ModelHolder:
             max_rows=settings.micro_batch_max_rows,
             wait_ms=settings.micro_batch_wait_ms,
             parallel=settings.micro_batch_parallel,
+            split_rows=settings.micro_batch_split_rows,
         )
         self._lock = asyncio.Lock()
         self._poll_task: asyncio.Task[None] | None = None

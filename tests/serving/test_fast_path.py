@@ -1,0 +1,212 @@
+"""The prediction fast path: split batches, concurrent requests, the response schema, the token memo."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+
+import httpx
+import jsonschema
+import jwt
+import pytest
+
+import rakuten_mlops.serving.auth as auth_module
+from rakuten_mlops.serving.app import create_app
+from rakuten_mlops.serving.auth import Authenticator, AuthError
+from rakuten_mlops.serving.batcher import MicroBatcher, NoModelError
+from rakuten_mlops.serving.predictor import predict_rows
+from rakuten_mlops.serving.schemas import BatchOut, PredictionOut
+from rakuten_mlops.serving.security import create_token
+from rakuten_mlops.simulation.loadgen.traffic import load_listings
+
+# -- the micro-batcher on its own ---------------------------------------------------------------
+
+
+def test_a_large_request_is_split_and_small_ones_join_between_its_chunks():
+    calls: list[list[str]] = []
+    gate = threading.Event()
+
+    def predict(model, rows):
+        gate.wait(5)  # the first call holds, so that everything else queues up behind it
+        calls.append([r["designation"] for r in rows])
+        return [{"echo": r["designation"], "model": model} for r in rows]
+
+    async def scenario():
+        batcher = MicroBatcher(lambda: "m1", predict, max_rows=6, split_rows=4)
+        await batcher.start()
+        first = asyncio.create_task(batcher.submit([{"designation": "warm"}]))
+        await asyncio.sleep(0.05)
+        big = asyncio.create_task(batcher.submit([{"designation": f"b{i}"} for i in range(10)]))
+        await asyncio.sleep(0.01)
+        small = [asyncio.create_task(batcher.submit([{"designation": f"s{i}"}])) for i in range(3)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        results = await asyncio.gather(first, big, *small)
+        await batcher.stop()
+        return results
+
+    _, big, *small = asyncio.run(scenario())
+    assert [r["echo"] for r in big[1]] == [f"b{i}" for i in range(10)]  # every row, in order
+    assert [r[1][0]["echo"] for r in small] == ["s0", "s1", "s2"]
+    assert max(len(c) for c in calls) <= 6  # no call holds more than max_rows
+    # The small requests were answered before the big one's last chunk: they did not wait for it.
+    last_big = max(i for i, c in enumerate(calls) if "b9" in c)
+    assert all(any(f"s{i}" in c for c in calls[:last_big]) for i in range(3))
+
+
+def test_a_model_swap_between_chunks_still_answers_the_request_with_one_model():
+    model = {"name": "old"}
+    calls = 0
+
+    def predict(m, rows):
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            model["name"] = "new"  # swapped while the first chunk is predicted
+        return [{"row": r["designation"], "model": m} for r in rows]
+
+    async def scenario():
+        batcher = MicroBatcher(lambda: model["name"], predict, max_rows=2, split_rows=2, parallel=1)
+        await batcher.start()
+        result = await batcher.submit([{"designation": str(i)} for i in range(6)])
+        await batcher.stop()
+        return result
+
+    used, rows = asyncio.run(scenario())
+    assert used == "new"
+    assert [r["row"] for r in rows] == [str(i) for i in range(6)]
+    assert {r["model"] for r in rows} == {"new"}
+
+
+# -- the token memo -----------------------------------------------------------------------------
+
+
+def test_a_remembered_token_still_expires(api, monkeypatch):
+    state = api.app.state.serving
+    auth = Authenticator(state.tokens, state.sessions, cache_s=0)
+    token = create_token(state.tokens, "alice", ["predictor"])
+    claims = auth.verify(token)
+    assert auth.verify(token) is claims  # the second time from the memo
+    # Past its expiry the memo no longer answers: the token goes through full verification, which
+    # (on a clock past `exp` + leeway) refuses it.
+    monkeypatch.setattr(time, "time", lambda: claims["exp"] + 1)
+    checked: list[str] = []
+
+    def decode_on_a_later_clock(cfg, tok):
+        checked.append(tok)
+        raise jwt.ExpiredSignatureError("Signature has expired")
+
+    monkeypatch.setattr(auth_module, "decode_token", decode_on_a_later_clock)
+    with pytest.raises(AuthError) as err:
+        auth.verify(token)
+    assert err.value.status_code == 401 and "expired" in err.value.message and checked == [token]
+
+
+def test_a_remembered_token_is_refused_once_revoked(api, kit):
+    root = api.headers("root")
+    r = api.client.post("/v1/users", json={"username": "memo-user", "password": kit.PASSWORD}, headers=root)
+    assert r.status_code == 201, r.text
+    user = kit.bearer(kit.login(api.client, "memo-user"))
+    for _ in range(2):  # verified, then remembered
+        assert api.client.post("/v1/predict", json={"designation": "Jeu"}, headers=user).status_code == 200
+    assert api.client.post("/v1/users/memo-user/disable", headers=root).status_code == 200
+    r = api.client.post("/v1/predict", json={"designation": "Jeu"}, headers=user)
+    assert r.status_code == 401 and r.json()["detail"] == "user account is disabled"
+
+
+# -- through the app ----------------------------------------------------------------------------
+
+
+def test_responses_keep_the_response_models_schema(api):
+    openapi = api.client.get("/openapi.json").json()
+    components = openapi["components"]["schemas"]
+
+    def check(body, model, name):
+        # What FastAPI produced before the routes encoded their bodies themselves, byte for byte.
+        assert model.model_validate(body).model_dump(mode="json", exclude_unset=True) == body
+        _validate(body, name, components)  # and the schema the OpenAPI document publishes
+
+    r = api.client.post("/v1/predict", json={"designation": "Piscine gonflable"}, headers=api.headers())
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    body = r.json()
+    check(body, PredictionOut, "PredictionOut")
+    assert list(body) == [f for f in PredictionOut.model_fields if f != "explanation"]
+    assert list(body["top_k"][0]) == ["code", "category", "probability"]
+    items = [{"designation": "Piscine"}, {"designation": "Livre de cuisine", "description": "recettes"}]
+    r = api.client.post("/v1/predict/batch", json={"items": items}, headers=api.headers())
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    check(r.json(), BatchOut, "BatchOut")
+    assert [list(p) for p in r.json()["predictions"]] == [list(body)] * 2
+
+
+def _validate(body, name, components):
+    """`body` against the OpenAPI component `name` (its $refs resolved within the components)."""
+    schema = {"$ref": f"#/components/schemas/{name}", "components": {"schemas": components}}
+    jsonschema.validate(body, schema)
+
+
+def test_a_large_batch_and_concurrent_singles_all_get_their_own_answers_in_order(
+    make_settings, kit, champion
+):
+    settings = make_settings(
+        max_batch_size=64, micro_batch_split_rows=5, micro_batch_max_rows=12, predict_quota_per_minute=0
+    )
+    kit.add_user(settings, "alice")
+    app = create_app(settings)
+    listings = load_listings(champion.data_dir, limit=200, seed=3)
+    items = [  # 88 distinct listings (the sample's titles, numbered)
+        {"designation": f"{x['designation']} {i}", "description": x["description"]}
+        for i, x in zip(range(88), itertools.cycle(listings), strict=False)
+    ]
+    batch_items, singles = items[:64], items[64:]
+
+    async def scenario():
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+                r = await c.post("/v1/auth/token", data={"username": "alice", "password": kit.PASSWORD})
+                headers = kit.bearer(r.json()["access_token"])
+                calls = [c.post("/v1/predict/batch", json={"items": batch_items}, headers=headers)]
+                calls += [c.post("/v1/predict", json=item, headers=headers) for item in singles]
+                responses = await asyncio.gather(*calls)
+                model = app.state.serving.holder.current.model
+        return responses, model
+
+    responses, model = asyncio.run(scenario())
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses if r.status_code != 200]
+    got = [*responses[0].json()["predictions"], *(r.json() for r in responses[1:])]
+    # Each listing predicted alone, in process: the answer the API must give it, whatever it was batched with.
+    expected = [predict_rows(model, [{**item, "image": None}])[0] for item in [*batch_items, *singles]]
+    assert len(got) == len(expected) == 88
+    for answer, want in zip(got, expected, strict=True):
+        assert answer["prdtypecode"] == want["prdtypecode"]
+        assert answer["probability"] == pytest.approx(want["probability"], abs=1e-9)
+        assert [t["code"] for t in answer["top_k"]] == [t["code"] for t in want["top_k"]]
+    assert len({a["prediction_id"] for a in got}) == 88
+
+
+def test_stopping_fails_every_chunk_of_a_waiting_split_request():
+    gate = threading.Event()
+
+    def predict(model, rows):
+        gate.wait(5)
+        return [{"echo": r["designation"]} for r in rows]
+
+    async def scenario():
+        batcher = MicroBatcher(lambda: "m", predict, max_rows=4, split_rows=2, parallel=1)
+        await batcher.start()
+        first = asyncio.create_task(batcher.submit([{"designation": "busy"}]))
+        await asyncio.sleep(0.05)  # the only predict slot is taken
+        big = asyncio.create_task(batcher.submit([{"designation": str(i)} for i in range(6)]))
+        await asyncio.sleep(0.05)
+        stopping = asyncio.create_task(batcher.stop())
+        await asyncio.sleep(0.05)
+        gate.set()
+        await stopping
+        first.cancel()  # in flight when the loop stopped (the server drains requests before this)
+        return (await asyncio.wait_for(asyncio.gather(big, return_exceptions=True), 5))[0]
+
+    big = asyncio.run(scenario())
+    assert isinstance(big, NoModelError)  # answered, not left waiting for chunks never queued
