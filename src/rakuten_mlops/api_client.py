@@ -132,7 +132,13 @@ class ApiClient:
     def token(self, username: str, password: str) -> tuple[str, float]:
         """A bearer token for these credentials (``POST /v1/auth/token``) and when it expires."""
         credentials = {"username": username, "password": password}
-        body = self._send("POST", "/v1/auth/token", "Logging in", data=credentials)
+        try:
+            body = self._send("POST", "/v1/auth/token", "Logging in", data=credentials)
+        except ApiError as exc:
+            if exc.status == 401:  # not a session problem: the credentials themselves were refused
+                message = "Logging in failed (401): wrong username or password."
+                raise ApiError(401, message, exc.detail) from None
+            raise
         return str(body["access_token"]), time.time() + float(body.get("expires_in", 3600))
 
     def login(self, username: str, password: str) -> UserSession:
