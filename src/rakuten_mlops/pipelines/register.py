@@ -36,6 +36,7 @@ from rakuten_mlops.lifecycle.registry import (
     configure_mlflow,
     find_version_by_tag,
     get_champion,
+    record_gate,
     set_champion,
 )
 from rakuten_mlops.models.product import ProductClassifier
@@ -82,6 +83,9 @@ def _flat_metrics(report: dict[str, Any]) -> dict[str, float]:
                 for code, s in m["per_class"].items():
                     out[f"test_f1_class_{code}"] = s["f1"]
     out["train_rows"] = report["refit"]["rows"]
+    for part in ("test", "gold"):  # how many rows each headline number was measured on
+        if "n" in report.get(part, {}).get("system", {}):
+            out[f"{part}_rows"] = float(report[part]["system"]["n"])
     return out
 
 
@@ -280,6 +284,26 @@ def _point_reference_at(settings: Settings, version: str, data_hash: str | None)
         link.symlink_to(target.name, target_is_directory=True)
 
 
+def _record_history(settings: Settings, result: dict[str, Any], action: str) -> None:
+    """Append the gate's champion change to the app database's promotion history (best effort)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from rakuten_mlops.appdb import create_schema, make_engine, record_promotion, session_factory
+
+    engine = make_engine(settings.app_database_url)
+    try:
+        create_schema(engine)
+        record_promotion(
+            session_factory(engine), username="pipeline", action=action, model_name=settings.model_name,
+            from_version=result.get("champion_before"), to_version=str(result["version"]),
+            reasons="; ".join(result.get("reasons") or []),
+        )  # fmt: skip
+    except SQLAlchemyError as exc:  # the alias moved already: the history misses one line, said here
+        log.warning("promotion history not recorded: %s", exc.__class__.__name__)
+    finally:
+        engine.dispose()
+
+
 def promote(
     work: WorkDir, settings: Settings, params: Params, progress: Progress | None = None
 ) -> dict[str, Any]:
@@ -331,6 +355,7 @@ def promote(
         "champion_before": str(champ.version) if champ is not None else None,
         **decision.as_dict(),
     }
+    record_gate(c, settings.model_name, version, result)  # kept across later promotions and rollbacks
     if decision.promote and params.promotion.shadow and champ is not None:
         # Safe rollout: the version answers nobody yet; the API scores it beside the champion.
         reasons = [
@@ -347,6 +372,7 @@ def promote(
     write_json(decision_path, result)  # before the alias moves: a retry then replays it
     if decision.promote:
         set_champion(c, settings.model_name, version, decision.reasons, "promoted")
+        _record_history(settings, result, "gate promotion")
         _point_reference_at(settings, version, registered.get("data_hash"))
     else:
         c.set_model_version_tag(settings.model_name, version, "promotion.decision", "rejected")

@@ -9,6 +9,7 @@ from rakuten_mlops.serving.routes import (
     model,
     monitoring,
     predict,
+    quality,
     registry,
     review,
     shadow,
@@ -16,7 +17,7 @@ from rakuten_mlops.serving.routes import (
 )
 
 api_router = APIRouter(prefix="/v1")
-for module in (auth, predict, model, users, registry, monitoring, data, shadow, review):
+for module in (auth, predict, model, users, registry, quality, monitoring, data, shadow, review):
     api_router.include_router(module.router)
 
 root_router = health.router
