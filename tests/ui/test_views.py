@@ -125,3 +125,30 @@ def test_labels_in_both_languages_and_unknown_codes():
 )
 def test_api_url_defaults_to_where_serve_listens(overrides, expected):
     assert configured_api_url(Settings(_env_file=None, **overrides)) == expected  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (2.2e-16, "< 0.001 (2.2e-16)"),
+        (0.0004, "< 0.001 (4.0e-04)"),
+        (0.866, "0.866"),
+        (0.0, "0"),
+        (None, "–"),
+        (float("nan"), "–"),
+        (12345678.0, "1.23e+07"),
+    ],
+)
+def test_scores_are_shown_in_readable_formats(value, shown):
+    from rakuten_mlops.ui.monitoring_view import readable
+
+    assert readable(value) == shown
+
+
+def test_the_reference_warning_names_a_stale_champion():
+    from rakuten_mlops.ui.monitoring_view import reference_warning
+
+    ok = {"reference": {"source": "champion v3 training data", "champion_version": "3", "is_champion": True}}
+    assert reference_warning(ok, "3") is None
+    stale = reference_warning(ok, "4")
+    assert stale is not None and "training data of version 3, but version 4 is champion now" in stale
