@@ -166,6 +166,10 @@ class ApiClient:
         body = {"reason": reason}
         return dict(self._send("POST", "/v1/model/rollback", "Rolling back the champion", token, json=body))
 
+    def limits(self, token: str) -> dict[str, Any]:
+        """The API's request limits (image bytes, batch size, ...) and the review queue's threshold."""
+        return dict(self._send("GET", "/v1/limits", "Reading the API's limits", token))
+
     def reload_model(self, token: str) -> dict[str, Any]:
         """Ask the API to load the current champion now (admin)."""
         return dict(self._send("POST", "/v1/model/reload", "Reloading the API's model", token))
