@@ -258,3 +258,20 @@ def test_unknown_data_source_is_404(home, empty):
     assert r.status_code == 404 and "GET /v1/data/sources lists what exists" in r.json()["detail"]
     assert empty.get("/v1/data/sources").json()["sources"] == []
     assert home.get("/v1/data/sources/..%2Fx/summary").status_code in (404, 422)
+
+
+def test_other_versions_training_data_kept_by_monitoring_is_a_source(home, champion):
+    path = home.settings.worker_files / "pipeline" / "splits" / "train.parquet"
+    kept = home.settings.worker_files / "monitoring" / "reference" / "v999"
+    kept.mkdir(parents=True)
+    try:
+        pd.read_parquet(path).head(5).to_parquet(kept / "rows.parquet")
+        sources = {s["id"]: s for s in home.get("/v1/data/sources", user="alice").json()["sources"]}
+        assert sources["version-v999"]["kind"] == "version"
+        assert sources["version-v999"]["label"] == "version 999 training data (sample kept by monitoring)"
+        assert f"version-v{champion.version}" not in sources  # the champion's data is listed as such
+        summary = home.get("/v1/data/sources/version-v999/summary", user="alice").json()
+        assert summary["listings"] == 5
+    finally:
+        (kept / "rows.parquet").unlink(missing_ok=True)
+        kept.rmdir()
