@@ -38,8 +38,9 @@ def test_images_zip_keeps_names_and_skips_oversized_files_before_decompressing()
 def test_listings_upload_uses_the_loader_checks():
     good = b",designation,description,productid,imageid\n7,Chaise,,1,2\n"
     assert list(read_listings_upload(good, "X_test_update.csv")["designation"]) == ["Chaise"]
-    with pytest.raises(LayoutError, match="missing column"):
+    with pytest.raises(LayoutError, match="missing column") as caught:
         read_listings_upload(b",designation\n0,Chaise\n", "x.csv")
+    assert str(caught.value).startswith("x.csv: missing column") and "rakuten-ui-" not in str(caught.value)
 
 
 def test_api_errors_name_the_status_and_what_to_do():

@@ -37,8 +37,8 @@ def read_listings_upload(data: bytes, filename: str = "X_test_update.csv") -> pd
         try:
             return read_listings(path)
         except ValueError as exc:  # LayoutError too: say the uploaded file's name, not where it was put
-            message = str(exc).replace(str(path), name).replace(tmp, "")
-            raise ValueError(message) from None
+            exc.args = (str(exc).replace(str(path), name).replace(tmp, ""),)
+            raise exc from None  # same kind (LayoutError stays LayoutError), no temporary path
 
 
 def needs_review(results: pd.DataFrame, review_below: float) -> pd.Series:
