@@ -49,6 +49,7 @@ from rakuten_mlops.models.pyfunc import (
     pip_requirements,
 )
 from rakuten_mlops.pipelines.evaluate import score_parts
+from rakuten_mlops.pipelines.history import record_history
 from rakuten_mlops.pipelines.ingest import load_splits
 from rakuten_mlops.pipelines.layout import WorkDir, read_json, write_json
 from rakuten_mlops.pipelines.model_card import log_model_card
@@ -284,26 +285,6 @@ def _point_reference_at(settings: Settings, version: str, data_hash: str | None)
         link.symlink_to(target.name, target_is_directory=True)
 
 
-def _record_history(settings: Settings, result: dict[str, Any], action: str) -> None:
-    """Append the gate's champion change to the app database's promotion history (best effort)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from rakuten_mlops.appdb import create_schema, make_engine, record_promotion, session_factory
-
-    engine = make_engine(settings.app_database_url)
-    try:
-        create_schema(engine)
-        record_promotion(
-            session_factory(engine), username="pipeline", action=action, model_name=settings.model_name,
-            from_version=result.get("champion_before"), to_version=str(result["version"]),
-            reasons="; ".join(result.get("reasons") or []),
-        )  # fmt: skip
-    except SQLAlchemyError as exc:  # the alias moved already: the history misses one line, said here
-        log.warning("promotion history not recorded: %s", exc.__class__.__name__)
-    finally:
-        engine.dispose()
-
-
 def promote(
     work: WorkDir, settings: Settings, params: Params, progress: Progress | None = None
 ) -> dict[str, Any]:
@@ -372,7 +353,11 @@ def promote(
     write_json(decision_path, result)  # before the alias moves: a retry then replays it
     if decision.promote:
         set_champion(c, settings.model_name, version, decision.reasons, "promoted")
-        _record_history(settings, result, "gate promotion")
+        before = str(champ.version) if champ is not None else None
+        record_history(
+            settings, username="pipeline", action="gate promotion", from_version=before,
+            to_version=version, reasons="; ".join(decision.reasons),
+        )  # fmt: skip
         _point_reference_at(settings, version, registered.get("data_hash"))
     else:
         c.set_model_version_tag(settings.model_name, version, "promotion.decision", "rejected")
