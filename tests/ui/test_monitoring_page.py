@@ -154,10 +154,12 @@ def test_scores_are_readable_and_each_rule_is_said_in_words(make_app, constructe
     assert table.loc["title_length", "score"] == "< 0.001 (2.2e-16)"
     assert table.loc["text", "score"] == "0.866" and table.loc["predicted_code", "score"] == "0.412"
     assert table.loc["has_image", "score"] == "–"
-    assert "the score is a p-value" in table.loc["title_length", "rule"]
-    assert "Drifted when it is below 0.010" in table.loc["title_length", "rule"]
-    text_rule = table.loc["text", "rule"]
-    assert "ROC AUC" in text_rule and "is a quantile of chance, not an AUC" in text_rule
+    assert table.loc["title_length", "rule"] == "drift if p-value < 0.010"
+    assert table.loc["text", "rule"] == "drift if the ROC AUC beats chance's 99% quantile"
+    rules = [c.value for c in at.caption if c.value.startswith("• ")]
+    assert len(rules) == 3, rules  # ks, chi-square homogeneity and the text test, each said once
+    assert any("the score is a p-value" in r and "Drifted when it is below 0.010" in r for r in rules)
+    assert any("ROC AUC" in r and "is a quantile of chance, not an AUC" in r for r in rules)
     assert "0.0000000000000002" not in texts(at)
 
 

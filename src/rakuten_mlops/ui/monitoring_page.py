@@ -24,6 +24,7 @@ from rakuten_mlops.ui.monitoring_view import (
     drift_table,
     live_headline,
     reference_warning,
+    rules_in_words,
     series,
 )
 
@@ -103,8 +104,10 @@ def show_drift(user: UserSession, reports: list[dict[str, Any]], champion: str |
         drift_table(report),
         hide_index=True,
         width="stretch",
-        column_config={"rule": st.column_config.TextColumn("rule (when the column counts as drifted)")},
+        column_config={"rule": st.column_config.TextColumn("rule", width="medium")},
     )
+    for rule in rules_in_words(report):
+        st.caption(f"• {rule}")
     for column, why in (report.get("skipped_columns") or {}).items():
         st.caption(f"Skipped {column}: {why}")
     history = drift_history(reports)
@@ -146,11 +149,15 @@ def show_drift(user: UserSession, reports: list[dict[str, Any]], champion: str |
         except ApiError as exc:
             st.warning(exc.message)
             return
+        st.download_button(
+            "Open the report on its own (HTML, full browser width)", html,
+            file_name=f"drift-{report['id']}.html", mime="text/html", key="evidently_download",
+        )  # fmt: skip
         st.iframe(FIT_WIDTH + html, width="stretch", height=1000, alt="Evidently drift report")
 
 
-# Evidently's page sets fixed widths; inside the frame, let it shrink to the frame and scroll if it must.
-FIT_WIDTH = "<style>html,body{max-width:100%;overflow-x:auto;margin:0}</style>"
+# Evidently lays its widgets out for about 1,300 pixels: scaled down, they fit the page's column.
+FIT_WIDTH = "<style>html{zoom:0.72}html,body{max-width:100%;overflow-x:auto;margin:0}</style>"
 LIVE_COLUMNS = ["time", "model_version", "weighted_f1", "n"]
 
 

@@ -96,13 +96,35 @@ def rule_in_words(test: object, threshold: object) -> str:
     return f"{name}: drifted when its test fails at threshold {t}."
 
 
+def short_rule(test: object, threshold: object) -> str:
+    """A column's drift rule in a few words, for a table cell (`rule_in_words` says it in full)."""
+    name, t = str(test or ""), readable(threshold)
+    if name == "text_domain_auc":
+        level = float(threshold) if isinstance(threshold, int | float) else 0.0
+        return f"drift if the ROC AUC beats chance's {level:.0%} quantile"
+    if name in P_VALUE_TESTS:
+        return f"drift if p-value < {t}"
+    if name in DISTANCE_TESTS:
+        return f"drift if distance ≥ {t}"
+    return f"drift if the test fails at {t}"
+
+
 def drift_table(summary: dict[str, Any]) -> pd.DataFrame:
-    """`drift_columns` for people: readable scores and each test's rule in words."""
+    """`drift_columns` for people: readable scores and each test's rule in short words."""
     frame = drift_columns(summary)
     frame["score"] = [readable(v) for v in frame["score"]]
-    frame["rule"] = [rule_in_words(t, h) for t, h in zip(frame["test"], frame["threshold"], strict=True)]
+    frame["rule"] = [short_rule(t, h) for t, h in zip(frame["test"], frame["threshold"], strict=True)]
     frame["threshold"] = [readable(v) for v in frame["threshold"]]
-    return frame[["column", "drifted", "score", "threshold", "rule", "test", "description"]]
+    return frame[["column", "drifted", "score", "rule", "threshold", "test", "description"]]
+
+
+def rules_in_words(summary: dict[str, Any]) -> list[str]:
+    """Each test used in a report, said once in full (what its score is and when it means drift)."""
+    seen: dict[tuple[str, str], str] = {}
+    for info in (summary.get("columns") or {}).values():
+        key = (str(info.get("test")), str(info.get("threshold")))
+        seen.setdefault(key, rule_in_words(info.get("test"), info.get("threshold")))
+    return list(seen.values())
 
 
 def drift_heatmap(reports: list[dict[str, Any]]) -> pd.DataFrame:
