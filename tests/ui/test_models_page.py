@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -41,6 +43,8 @@ def test_english_labels_in_per_class_f1(make_app):
     assert pools["category"] == f"Pools and spas (2583) · {pools['rows']} rows" and pools["rows"] > 0
     cells = next(f for f in chart_frames(at) if "predicted" in f.columns)
     assert len(cells) == 27 * 27 and "Pools and spas (2583)" in set(cells["true"])
+    matrix = next(spec for spec in chart_specs(at) if "Confusion matrix" in spec)
+    assert re.search(r'"labelOverlap":\s*false', matrix), "Vega would hide every other class name"
 
 
 @pytest.mark.slow

@@ -101,7 +101,12 @@ def show_confusion(user: UserSession, version: str, evaluation: dict[str, Any], 
             alt.Chart(cells)
             .mark_rect()
             .encode(
-                x=alt.X("predicted:N", sort=order, title="predicted", axis=alt.Axis(labelLimit=160)),
+                x=alt.X(
+                    "predicted:N",
+                    sort=order,
+                    title="predicted",
+                    axis=alt.Axis(labelLimit=160, labelOverlap=False),
+                ),
                 y=alt.Y("true:N", sort=order, title="true", axis=LABELS),
                 color=alt.Color(colour, scale=alt.Scale(scheme="blues")),
                 tooltip=[
@@ -114,7 +119,7 @@ def show_confusion(user: UserSession, version: str, evaluation: dict[str, Any], 
             )
             .properties(
                 title=f"Confusion matrix, test set ({confusion['rows']} rows; hover a cell for examples)",
-                height=alt.Step(18),
+                height=alt.Step(22),
             )
         )
         st.altair_chart(chart, width="stretch")
