@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from rakuten_mlops.api_client import UserSession
 from rakuten_mlops.ui import server
-from rakuten_mlops.ui.login_store import COOKIE_NAME, SESSION_PATH, STORE, LoginStore
+from rakuten_mlops.ui.login_store import COOKIE_NAME, SESSION_HEADER, SESSION_PATH, STORE, LoginStore
 
 
 def _user(ttl_s: float = 600.0) -> UserSession:
@@ -41,7 +41,9 @@ def _client() -> TestClient:
         Route(SESSION_PATH, server.set_session, methods=["POST"]),
         Route(SESSION_PATH, server.clear_session, methods=["DELETE"]),
     ]
-    return TestClient(Starlette(routes=routes), base_url="https://ui.example")
+    client = TestClient(Starlette(routes=routes), base_url="https://ui.example")
+    client.headers[SESSION_HEADER] = "1"  # what the page's script sends
+    return client
 
 
 def test_the_route_sets_an_http_only_strict_secure_cookie_and_logout_clears_it():
@@ -65,3 +67,21 @@ def test_an_unknown_code_gets_no_cookie():
     with _client() as client:
         r = client.post(SESSION_PATH, content="guessed")
     assert r.status_code == 400 and "set-cookie" not in r.headers
+
+
+def test_a_form_or_another_site_cannot_set_or_clear_the_session():
+    sid, code = STORE.open(_user())
+    with _client() as client:
+        del client.headers[SESSION_HEADER]
+        r = client.post(SESSION_PATH, content=code)  # a plain form post has no such header
+        assert r.status_code == 403 and "set-cookie" not in r.headers
+        r = client.post(
+            SESSION_PATH, content=code, headers={SESSION_HEADER: "1", "Origin": "https://evil.example"}
+        )
+        assert r.status_code == 403 and "set-cookie" not in r.headers
+        assert client.delete(SESSION_PATH).status_code == 403
+        ok = client.post(
+            SESSION_PATH, content=code, headers={SESSION_HEADER: "1", "Origin": "https://ui.example"}
+        )
+        assert ok.status_code == 204, "the code was not spent by the refused attempts"
+    STORE.close(sid)

@@ -17,7 +17,10 @@ def test_login_opens_a_session_and_hands_the_browser_a_one_time_code_not_the_tok
     user = STORE.user(sid)
     assert user is not None and user.username == "alice"
     scripts = _scripts(at)
-    assert len(scripts) == 1 and f'fetch("{SESSION_PATH}", {{method: "POST"' in scripts[0]
+    assert (
+        len(scripts) == 1
+        and f'fetch("{SESSION_PATH}", {{method: "POST", headers: {{"X-Rakuten-UI": \'1\'}}' in scripts[0]
+    )
     assert user.token not in scripts[0] and sid not in scripts[0]
     at.run()
     assert _scripts(at) == [], "the code is handed over once"

@@ -19,6 +19,9 @@ from rakuten_mlops.api_client import UserSession
 COOKIE_NAME = "rakuten_ui_session"
 HANDOFF_TTL_S = 60.0
 SESSION_PATH = "/_rakuten/session"  # the route that sets and clears the cookie
+# Sent by the page's own script: a form or a cross-site page cannot send it without a CORS
+# preflight, which the route never grants (no login or logout forced on a browser from elsewhere).
+SESSION_HEADER = "X-Rakuten-UI"
 
 
 class LoginStore:

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from rakuten_mlops.ui.login_store import COOKIE_NAME, SESSION_PATH, STORE
+from rakuten_mlops.ui.login_store import COOKIE_NAME, SESSION_HEADER, SESSION_PATH, STORE
 
 APP_PATH = Path(__file__).with_name("app.py")
 
@@ -22,8 +22,22 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https" or request.headers.get("x-forwarded-proto", "") == "https"
 
 
+def _from_the_page(request: Request) -> Response | None:
+    """403 unless the page's own script sent the request (its header; its origin when one is sent)."""
+    origin = request.headers.get("origin")
+    hosts = {request.headers.get("host", ""), request.headers.get("x-forwarded-host", "")} - {""}
+    if request.headers.get(SESSION_HEADER) != "1" or (origin and origin.split("://", 1)[-1] not in hosts):
+        return Response(
+            "session changes come from the app's own page", status_code=403, media_type="text/plain"
+        )
+    return None
+
+
 async def set_session(request: Request) -> Response:
     """Trade a one-time code for the HTTP-only session cookie (400 when the code is unknown or used)."""
+    refused = _from_the_page(request)
+    if refused is not None:
+        return refused
     code = (await request.body()).decode("ascii", "replace").strip()[:200]
     found = STORE.redeem(code) if code else None
     if found is None:
@@ -39,6 +53,9 @@ async def set_session(request: Request) -> Response:
 
 async def clear_session(request: Request) -> Response:
     """Logout: end the session of the cookie (if still open) and expire the cookie."""
+    refused = _from_the_page(request)
+    if refused is not None:
+        return refused
     STORE.close(request.cookies.get(COOKIE_NAME))
     response = Response(status_code=204)
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict", secure=_secure(request))

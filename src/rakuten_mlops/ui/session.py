@@ -15,7 +15,7 @@ import streamlit as st
 
 from rakuten_mlops.api_client import ApiClient, ApiError, UserSession, configured_api_url
 from rakuten_mlops.config import Settings, get_settings
-from rakuten_mlops.ui.login_store import COOKIE_NAME, SESSION_PATH, STORE
+from rakuten_mlops.ui.login_store import COOKIE_NAME, SESSION_HEADER, SESSION_PATH, STORE
 
 USER_KEY = "user_session"
 SID_KEY = "login_session_id"
@@ -120,7 +120,8 @@ def sync_cookie() -> None:
     method, body = action
     script = (
         f"<script>fetch({json.dumps(SESSION_PATH)}, {{method: {json.dumps(method)}, "
-        f"body: {json.dumps(body)}, credentials: 'same-origin'}});</script>"
+        f"headers: {{{json.dumps(SESSION_HEADER)}: '1'}}, body: {json.dumps(body)}, "
+        "credentials: 'same-origin'});</script>"
     )
     st.html(script, unsafe_allow_javascript=True, width="content")
 
