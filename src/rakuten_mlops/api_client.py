@@ -132,7 +132,13 @@ class ApiClient:
     def token(self, username: str, password: str) -> tuple[str, float]:
         """A bearer token for these credentials (``POST /v1/auth/token``) and when it expires."""
         credentials = {"username": username, "password": password}
-        body = self._send("POST", "/v1/auth/token", "Logging in", data=credentials)
+        try:
+            body = self._send("POST", "/v1/auth/token", "Logging in", data=credentials)
+        except ApiError as exc:
+            if exc.status == 401:  # not a session problem: the credentials themselves were refused
+                message = "Logging in failed (401): wrong username or password."
+                raise ApiError(401, message, exc.detail) from None
+            raise
         return str(body["access_token"]), time.time() + float(body.get("expires_in", 3600))
 
     def login(self, username: str, password: str) -> UserSession:
@@ -150,14 +156,19 @@ class ApiClient:
         """What the API serves (name, version, ready, last error)."""
         return dict(self._send("GET", "/v1/model", "Reading the served model", token))
 
-    def promote(self, token: str, version: str) -> dict[str, Any]:
-        """Make `version` champion; the API checks the admin role and reloads (admin)."""
-        body = {"version": str(version)}
+    def promote(self, token: str, version: str, reason: str = "") -> dict[str, Any]:
+        """Make `version` champion; the API checks the admin role, reloads and records why (admin)."""
+        body = {"version": str(version), "reason": reason}
         return dict(self._send("POST", "/v1/model/promote", "Promoting the version", token, json=body))
 
-    def rollback(self, token: str) -> dict[str, Any]:
+    def rollback(self, token: str, reason: str = "") -> dict[str, Any]:
         """Give champion back to the version it replaced; the API checks the role and reloads (admin)."""
-        return dict(self._send("POST", "/v1/model/rollback", "Rolling back the champion", token))
+        body = {"reason": reason}
+        return dict(self._send("POST", "/v1/model/rollback", "Rolling back the champion", token, json=body))
+
+    def limits(self, token: str) -> dict[str, Any]:
+        """The API's request limits (image bytes, batch size, ...) and the review queue's threshold."""
+        return dict(self._send("GET", "/v1/limits", "Reading the API's limits", token))
 
     def reload_model(self, token: str) -> dict[str, Any]:
         """Ask the API to load the current champion now (admin)."""
@@ -219,6 +230,18 @@ class ApiClient:
         """A version's model card, as Markdown or as a self-contained HTML page."""
         path = f"/v1/models/versions/{version}/card"
         return self._send_raw("GET", path, "Reading the model card", token, params={"format": fmt}).text
+
+    def model_evaluation(self, token: str, version: str) -> dict[str, Any]:
+        """Per-class test scores with row counts, confusion counts, the gate's same-gold-rows comparison."""
+        path = f"/v1/models/versions/{version}/evaluation"
+        return dict(self._send("GET", path, f"Reading version {version}'s evaluation", token))
+
+    def promotion_history(self, token: str, limit: int = 50) -> dict[str, Any]:
+        """Champion changes, newest first: who, when, from → to, why."""
+        params = {"limit": limit}
+        return dict(
+            self._send("GET", "/v1/models/history", "Reading the promotion history", token, params=params)
+        )
 
     def confusion_png(self, token: str, version: str) -> bytes:
         """The confusion-matrix PNG logged with a version's run."""

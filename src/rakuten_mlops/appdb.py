@@ -21,6 +21,7 @@ from sqlalchemy import (
     create_engine,
     event,
     inspect,
+    select,
     text,
 )
 from sqlalchemy.engine import Engine, make_url
@@ -97,6 +98,66 @@ class FeedbackRecord(Base):
             sqlite_where=text("kind = 'label'"), postgresql_where=text("kind = 'label'"),
         ),
     )  # fmt: skip
+
+
+class PromotionEvent(Base):
+    """One change of champion (gate promotion, manual promotion, rollback): who, when, from → to, why.
+
+    Kept here rather than in registry tags, which the next promotion or rollback overwrites.
+    """
+
+    __tablename__ = "promotion_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True, default=utcnow)
+    username: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    model_name: Mapped[str] = mapped_column(String(255))
+    from_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    to_version: Mapped[str] = mapped_column(String(64))
+    reasons: Mapped[str] = mapped_column(Text, default="")
+
+
+def record_promotion(
+    factory: sessionmaker[Session],
+    *,
+    username: str,
+    action: str,
+    model_name: str,
+    from_version: str | None,
+    to_version: str,
+    reasons: str,
+) -> None:
+    """Append one champion change to the promotion history."""
+    with session_scope(factory) as session:
+        session.add(
+            PromotionEvent(
+                username=username, action=action, model_name=model_name, from_version=from_version,
+                to_version=to_version, reasons=reasons[:4900], created_at=utcnow(),
+            )
+        )  # fmt: skip
+
+
+def promotion_history(
+    factory: sessionmaker[Session], model_name: str, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The latest champion changes of `model_name`, newest first."""
+    query = (
+        select(PromotionEvent)
+        .where(PromotionEvent.model_name == model_name)
+        .order_by(PromotionEvent.created_at.desc(), PromotionEvent.id.desc())
+        .limit(limit)
+    )
+    with session_scope(factory) as session:
+        rows = session.scalars(query).all()
+        return [
+            {
+                "at": r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC),
+                "username": r.username, "action": r.action, "from_version": r.from_version,
+                "to_version": r.to_version, "reasons": r.reasons,
+            }
+            for r in rows
+        ]  # fmt: skip
 
 
 def make_engine(url: str) -> Engine:

@@ -344,6 +344,7 @@ def models_promote(
 ) -> None:
     """Give `champion` to a version by hand, or to the challenger by the live rule (`--challenger`)."""
     from rakuten_mlops.lifecycle.registry import client, configure_mlflow, set_champion
+    from rakuten_mlops.pipelines.history import local_user, record_history
 
     settings = get_settings()
     if challenger == (version is not None):
@@ -354,14 +355,24 @@ def models_promote(
     assert version is not None
     configure_mlflow(settings)
     previous = set_champion(client(settings), settings.model_name, version, ["manual promotion"], "manual")
+    record_history(
+        settings, username=local_user(), action="manual promotion", from_version=previous,
+        to_version=version, reasons="manual promotion with `rakuten-mlops models promote`",
+    )  # fmt: skip
     console.print(f"version {version} is champion (was {previous or 'none'})")
 
 
 def _promote_challenger(settings: Any, params: Any) -> None:
+    from rakuten_mlops.pipelines.history import local_user, record_history
     from rakuten_mlops.pipelines.monitoring_shadow import promote_challenger
 
     record = promote_challenger(settings, params)
     if record["promote"]:
+        record_history(
+            settings, username=local_user(), action="promotion from shadow",
+            from_version=record.get("champion_before"), to_version=str(record["version"]),
+            reasons="; ".join(record["reasons"]),
+        )  # fmt: skip
         console.print(
             f"[green]challenger version {record['version']} is champion[/] (was {record['champion_before']})"
         )
@@ -408,10 +419,15 @@ def models_challenge(
 def models_rollback() -> None:
     """Give `champion` back to the version the current champion replaced."""
     from rakuten_mlops.lifecycle.registry import client, configure_mlflow, rollback
+    from rakuten_mlops.pipelines.history import local_user, record_history
 
     settings = get_settings()
     configure_mlflow(settings)
     old, new = rollback(client(settings), settings.model_name)
+    record_history(
+        settings, username=local_user(), action="rollback", from_version=old, to_version=new,
+        reasons="rollback with `rakuten-mlops models rollback`",
+    )  # fmt: skip
     console.print(f"champion moved from version {old} back to version {new}")
 
 

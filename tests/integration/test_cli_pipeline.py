@@ -9,10 +9,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from rakuten_mlops.appdb import make_engine, promotion_history, session_factory
 from rakuten_mlops.cli import app
 from rakuten_mlops.config import get_settings
 from rakuten_mlops.data.schema import X_TEST
-from rakuten_mlops.lifecycle.registry import client, get_champion
+from rakuten_mlops.lifecycle.registry import client, gate_of, get_champion
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -73,6 +74,21 @@ def test_run_predict_and_gate(home: Path, text_sample_dir: Path, tmp_path: Path)
     assert champion_version() == "1"
     invoke("models", "promote", "2")
     assert champion_version() == "2"
+
+    # Every champion change is in the history, oldest last; the rejected run 3 is not a change.
+    s = get_settings()
+    events = promotion_history(session_factory(make_engine(s.app_database_url)), s.model_name)
+    moves = [(e["action"], e["from_version"], e["to_version"]) for e in events]
+    assert moves == [
+        ("manual promotion", "1", "2"), ("rollback", "2", "1"),
+        ("gate promotion", "1", "2"), ("gate promotion", None, "1"),
+    ]  # fmt: skip
+    assert events[0]["username"].startswith("cli") and events[-1]["username"] == "pipeline"
+    # Run 3 registered nothing new (same data and params as run 1: version 1 again); the gate's
+    # comparison of it with champion 2 on the same gold rows survives the later changes.
+    gate = gate_of(dict(client(s).get_model_version(s.model_name, "1").tags))
+    assert gate is not None and gate["verdict"] == "rejected" and gate["champion_version"] == "2"
+    assert gate["gold_rows"] and gate["champion_f1"] is not None and gate["challenger_f1"] is not None
 
 
 def test_register_step_is_idempotent(home: Path, text_sample_dir: Path, tmp_path: Path) -> None:

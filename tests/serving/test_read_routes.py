@@ -33,6 +33,9 @@ READ_ROUTES = [
     "/v1/data/sources",
     "/v1/data/sources/split-train/summary",
     "/v1/data/sources/split-train/examples?code=2583",
+    "/v1/limits",
+    "/v1/models/history",
+    "/v1/models/versions/1/evaluation",
 ]
 ADMIN_ROUTES = [r for r in READ_ROUTES if r.startswith("/v1/monitoring")]
 
@@ -258,3 +261,62 @@ def test_unknown_data_source_is_404(home, empty):
     assert r.status_code == 404 and "GET /v1/data/sources lists what exists" in r.json()["detail"]
     assert empty.get("/v1/data/sources").json()["sources"] == []
     assert home.get("/v1/data/sources/..%2Fx/summary").status_code in (404, 422)
+
+
+def test_other_versions_training_data_kept_by_monitoring_is_a_source(home, champion):
+    path = home.settings.worker_files / "pipeline" / "splits" / "train.parquet"
+    kept = home.settings.worker_files / "monitoring" / "reference" / "v999"
+    kept.mkdir(parents=True)
+    try:
+        pd.read_parquet(path).head(5).to_parquet(kept / "rows.parquet")
+        sources = {s["id"]: s for s in home.get("/v1/data/sources", user="alice").json()["sources"]}
+        assert sources["version-v999"]["kind"] == "version"
+        assert sources["version-v999"]["label"] == "version 999 training data (sample kept by monitoring)"
+        assert f"version-v{champion.version}" not in sources  # the champion's data is listed as such
+        summary = home.get("/v1/data/sources/version-v999/summary", user="alice").json()
+        assert summary["listings"] == 5
+    finally:
+        (kept / "rows.parquet").unlink(missing_ok=True)
+        kept.rmdir()
+
+
+def test_limits_are_the_settings_the_api_enforces(home):
+    body = home.get("/v1/limits", user="alice").json()
+    s = home.settings
+    assert body["max_image_bytes"] == s.max_image_bytes and body["max_batch_size"] == s.max_batch_size
+    assert body["max_designation_chars"] == s.max_designation_chars
+    assert body["image_types"] == ["jpeg", "png", "webp"] and 0 < body["review_below"] <= 1
+
+
+def test_evaluation_has_row_counts_confusion_counts_and_the_gate(home, champion):
+    body = home.get(f"/v1/models/versions/{champion.version}/evaluation", user="alice").json()
+    assert body["test_rows"] == sum(c["support"] for c in body["per_class"]) > 0
+    assert [c["f1"] for c in body["per_class"]] == sorted(c["f1"] for c in body["per_class"])
+    confusion = body["confusion"]
+    assert confusion["rows"] == body["test_rows"] == sum(map(sum, confusion["counts"]))
+    assert len(confusion["labels"]) == len(confusion["counts"]) == 27
+    assert body["gate"]["verdict"] == "passed" and body["gate"]["gold_rows"] == body["gold_rows"]
+    assert home.get("/v1/models/versions/999/evaluation").status_code == 404
+
+
+def test_history_lists_champion_changes_made_through_the_api(home, champion):
+    assert home.get("/v1/models/history", user="alice").json()["events"] == []
+    c = registry.client(home.settings)
+    kept = {k: v for k, v in c.get_model_version(champion.model_name, champion.version).tags.items()}
+    try:  # promote the champion again: the registry does not change, the history gets a line
+        r = home.client.post(
+            "/v1/model/promote", headers=home.headers["root"],
+            json={"version": champion.version, "reason": "same version, on purpose"},
+        )  # fmt: skip
+        assert r.status_code == 200, r.text
+    finally:  # the champion is shared with other tests: its promotion tags go back as they were
+        for key in ("promotion.decision", "promotion.reasons"):
+            if key in kept:
+                c.set_model_version_tag(champion.model_name, champion.version, key, kept[key])
+    events = home.get("/v1/models/history?limit=5", user="alice").json()["events"]
+    assert len(events) == 1
+    event = events[0]
+    assert (event["username"], event["action"]) == ("root", "manual promotion")
+    assert event["to_version"] == event["from_version"] == champion.version
+    assert event["reasons"] == "manual promotion by root through the API; same version, on purpose"
+    assert home.get("/v1/models/history?limit=0").status_code == 422

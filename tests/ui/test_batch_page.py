@@ -37,9 +37,11 @@ def test_batch_predicts_every_listing_and_isolates_bad_rows(make_app, stack):
     at.button(key="batch_submit").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
 
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics == {"Listings": "12", "Predicted": "10", "Failed": "2"}
     results = at.session_state["batch_result"]
+    threshold = stack.call("GET", "/v1/limits").json()["review_below"]
+    low = int(((results["error"] == "") & (results["probability"].astype(float) < threshold)).sum())
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"Listings": "12", "Predicted": "10", "Failed": "2", "Needs review": str(2 + low)}
     assert list(results["index"]) == list(frame.index)
     errors = dict(zip(results["index"], results["error"], strict=True))
     assert errors[frame.index[3]].startswith("designation is empty")
@@ -61,6 +63,19 @@ def test_batch_predicts_every_listing_and_isolates_bad_rows(make_app, stack):
     assert "2 listings could not be predicted" in page
     assert at.get("download_button"), "no download button"
     assert any("Predicted class distribution" in spec for spec in chart_specs(at))
+    order = [type(e).__name__ for e in at.main]
+    assert order.index("Dataframe") > max(
+        i for i, e in enumerate(at.main) if "download_button" in str(getattr(e, "type", ""))
+    ), "the download comes before the table"
+    table = at.dataframe[0].value
+    assert len(table) == 12 and list(table.columns[:4]) == ["index", "error", "category", "probability"]
+
+    at.session_state["batch_filter"] = "Needs review"
+    at.run()
+    review = at.dataframe[0].value
+    assert len(review) == 2 + low
+    assert set(review["index"]) >= {frame.index[3], frame.index[5]}
+    assert all(e or p < threshold for e, p in zip(review["error"], review["probability"], strict=True))
 
 
 def test_a_file_in_the_wrong_format_is_explained(make_app):
@@ -69,5 +84,6 @@ def test_a_file_in_the_wrong_format_is_explained(make_app):
     at.file_uploader(key="batch_csv").set_value(("X_test_update.csv", bad, "text/csv")).run()
     at.button(key="batch_submit").click().run()
     message = at.error[0].value
-    assert message.startswith("Cannot read the upload:")
-    assert "missing column(s)" in message and "designation" in message
+    assert message.startswith("Cannot read the upload: X_test_update.csv: missing column(s)")
+    assert "designation" in message
+    assert "rakuten-ui-" not in message and "/tmp" not in message, "an internal path leaked"

@@ -1,8 +1,10 @@
 """The running app in a real browser: Debian's chromium, headless, driven by Selenium.
 
 `streamlit run` (the command line `rakuten-mlops ui` uses) serves the app in a subprocess; the
-browser logs in, submits a prediction, finds the API's answer in the page, and saves a
-screenshot to ``test-artifacts/ui-predict.png``.
+browser logs in, reloads the page and is still logged in (the HTTP-only session cookie), submits
+a low-confidence prediction and finds the API's answer not styled as a success, logs out (a
+reload then shows the login form), logs in as an admin, opens every page by its own URL (deep
+links) and saves a screenshot of each under ``test-artifacts/``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytest
 
 from rakuten_mlops.categories import category_name
 from rakuten_mlops.ui.cli import streamlit_argv
+from rakuten_mlops.ui.login_store import COOKIE_NAME
 from tests.helpers import free_port
 from tests.services import require
 from tests.ui.helpers import PASSWORD
@@ -78,7 +81,26 @@ def running_app(stack, tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-def test_log_in_and_predict_in_chromium(running_app, stack, tmp_path, monkeypatch):
+PAGES = ("predict", "batch", "models", "monitoring", "review", "data")
+CANDIDATES = (
+    "zzz qqq vvv",
+    "objet divers sans nom",
+    "lot article",
+    TITLE,
+)
+
+
+def _low_confidence_title(stack) -> tuple[str, dict]:
+    """A title the test model answers with less confidence than the review threshold."""
+    threshold = stack.call("GET", "/v1/limits").json()["review_below"]
+    for title in CANDIDATES:
+        answer = stack.call("POST", "/v1/predict", json={"designation": title}).json()
+        if answer["probability"] < threshold:
+            return title, answer
+    pytest.fail(f"no candidate title is below the review threshold {threshold}")
+
+
+def test_log_in_reload_predict_and_every_page_in_chromium(running_app, stack, tmp_path, monkeypatch):
     browser, driver_path = _binaries()
     monkeypatch.setenv("SE_OFFLINE", "true")  # never let Selenium Manager look for drivers online
     from selenium import webdriver
@@ -88,7 +110,7 @@ def test_log_in_and_predict_in_chromium(running_app, stack, tmp_path, monkeypatc
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    expected = stack.call("POST", "/v1/predict", json={"designation": TITLE}).json()
+    title, expected = _low_confidence_title(stack)
     name = category_name(expected["prdtypecode"], "fr")
 
     options = Options()
@@ -97,28 +119,65 @@ def test_log_in_and_predict_in_chromium(running_app, stack, tmp_path, monkeypatc
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     wait = WebDriverWait(driver, 60)
-    try:
-        driver.get(running_app)
+    sidebar = '[data-testid="stSidebar"]'
+
+    def log_in(user: str) -> None:
         wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, 'input[aria-label="Username"]')))
-        driver.find_element(By.CSS_SELECTOR, 'input[aria-label="Username"]').send_keys("alice")
+        driver.find_element(By.CSS_SELECTOR, 'input[aria-label="Username"]').send_keys(user)
         driver.find_element(By.CSS_SELECTOR, 'input[aria-label="Password"]').send_keys(PASSWORD)
         driver.find_element(By.XPATH, "//button[.//p[text()='Log in']]").click()
+        wait.until(lambda d: f"Logged in as {user}" in d.find_element(By.CSS_SELECTOR, sidebar).text)
 
-        title = wait.until(
+    def cookie_set() -> bool:
+        return any(c["name"] == COOKIE_NAME for c in driver.get_cookies())
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        driver.get(running_app)
+        log_in("alice")
+        wait.until(lambda d: cookie_set())
+        cookie = next(c for c in driver.get_cookies() if c["name"] == COOKIE_NAME)
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+
+        driver.refresh()  # a reload: a new Streamlit session, found again through the cookie
+        wait.until(
+            lambda d: "Logged in as alice (predictor)" in d.find_element(By.CSS_SELECTOR, sidebar).text
+        )
+        assert not driver.find_elements(By.CSS_SELECTOR, 'input[aria-label="Username"]')
+
+        field = wait.until(
             ec.visibility_of_element_located((By.CSS_SELECTOR, 'input[aria-label="Title (designation)"]'))
         )
-        title.send_keys(TITLE)
+        field.send_keys(title)
         driver.find_element(By.XPATH, "//button[.//p[text()='Predict']]").click()
         result = wait.until(
-            ec.visibility_of_element_located((By.CSS_SELECTOR, '[data-testid="stAlertContentSuccess"]'))
+            ec.visibility_of_element_located((By.CSS_SELECTOR, '[data-testid="stAlertContentWarning"]'))
         )
         wait.until(lambda d: name in result.text)
         assert f"Product type code {expected['prdtypecode']}" in result.text
+        assert "Low confidence" in result.text
+        assert not [
+            e
+            for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentSuccess"]')
+            if "Product type code" in e.text
+        ], "a low-confidence prediction is styled as a success"
         body = driver.find_element(By.TAG_NAME, "body").text
-        assert "Logged in as alice (predictor)" in body
         assert f"Answered by model {expected['model_name']} version {stack.version}" in body
         time.sleep(1)  # let the top-5 chart finish drawing before the screenshot
-        ARTIFACTS.mkdir(exist_ok=True)
-        assert driver.save_screenshot(str(ARTIFACTS / "ui-predict.png"))
+        assert driver.save_screenshot(str(ARTIFACTS / "ui-predict-low-confidence.png"))
+
+        driver.find_element(By.XPATH, "//button[.//p[text()='Log out']]").click()
+        wait.until(lambda d: not cookie_set())
+        driver.refresh()
+        wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, 'input[aria-label="Username"]')))
+
+        log_in("root")
+        wait.until(lambda d: cookie_set())
+        for page in PAGES:  # deep links: each page by its own URL, still logged in
+            driver.get(f"{running_app}/{page}")
+            wait.until(lambda d: "Logged in as root (admin)" in d.find_element(By.CSS_SELECTOR, sidebar).text)
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "h1"))
+            time.sleep(2)  # charts draw after the page's elements arrive
+            assert driver.save_screenshot(str(ARTIFACTS / f"ui-{page}.png"))
     finally:
         driver.quit()

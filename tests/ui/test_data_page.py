@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from rakuten_mlops.categories import category_name
+from rakuten_mlops.ui.explain_view import plain_text
 from tests.ui.helpers import chart_frames, texts
 
 
@@ -23,15 +24,19 @@ def test_training_split_classes_lengths_examples_and_images(make_app, stack):
     assert classes["rows"].sum() == len(train)
     top = train["prdtypecode"].value_counts()
     assert f"{category_name(top.index[0], 'fr')} ({top.index[0]})" in set(classes["category"])
-    lengths = next(f for f in frames if "listings" in f.columns)
-    assert lengths["listings"].sum() == 2 * len(train)  # each title and each description in one band
+    lengths = [f for f in frames if "listings" in f.columns]
+    assert len(lengths) == 2, "one histogram per text field, each with its own axes"
+    assert lengths[0]["listings"].sum() == len(train)  # every title is in one band
+    assert lengths[1]["listings"].sum() <= len(train)  # empty descriptions have no band
     assert "of descriptions are empty" in page
 
     code = 2583
     at.selectbox(key="data_class").set_value(f"{category_name(code, 'fr')} ({code})").run()
     shown = at.dataframe[0].value
     expected = set(train.loc[train["prdtypecode"] == code, "designation"])
-    assert 0 < len(shown) <= 8 and set(shown["designation"]) <= expected
+    assert 0 < len(shown) <= 8
+    assert not any("<" in str(d) or "&amp;" in str(d) for d in shown["description"]), "raw HTML shown"
+    assert len(set(shown["designation"]) & {plain_text(t) for t in expected}) == len(shown)
     images = at.get("image")
     assert len(images) == len(shown), "one image per example listing (the sample has images)"
 

@@ -6,6 +6,7 @@ import dataclasses
 import io
 import re
 
+import pytest
 from PIL import Image
 
 from rakuten_mlops.ui.labels import category_label
@@ -30,6 +31,54 @@ def _predict(at, title: str = TITLE, image: tuple[str, bytes, str] | None = None
     return at.button(key="predict_submit").click().run()
 
 
+def _result_box(at) -> str:
+    boxes = [*at.success, *at.info, *at.warning]
+    return next(b.value for b in boxes if "Product type code" in b.value)
+
+
+def _shown(prediction: dict, at) -> None:
+    at.session_state["last_prediction"] = prediction
+    at.run()
+
+
+@pytest.mark.parametrize(
+    ("probability", "kind", "words"),
+    [
+        (0.97, "success", "Confident (≥ 80%)."),
+        (0.57, "info", "Uncertain: between the review threshold 50% and 80%"),
+        (0.31, "warning", "Low confidence: below the API's review threshold of 50%"),
+    ],
+)
+def test_the_result_is_styled_by_confidence_with_the_threshold_stated(make_app, probability, kind, words):
+    at = make_app()
+    prediction = {
+        "prdtypecode": 2583, "probability": probability, "prediction_id": "p-1", "model_version": "1",
+        "model_name": "m", "modalities": "text", "top_k": [{"code": 2583, "probability": probability}],
+    }  # fmt: skip
+    _shown(prediction, at)
+    assert not at.exception, at.exception
+    boxes = {"success": at.success, "info": at.info, "warning": at.warning}
+    shown = [b.value for b in boxes[kind] if "Product type code **2583**" in b.value]
+    assert len(shown) == 1 and words in shown[0] and f"{probability:.1%}" in shown[0]
+    if kind != "success":
+        assert not [b for b in at.success if "Product type code" in b.value], (
+            "a doubtful answer styled as success"
+        )
+
+
+def test_correct_is_one_click_and_counts_for_live_f1(make_app, stack):
+    at = make_app()
+    _predict(at)
+    prediction = at.session_state["last_prediction"]
+    at.button(key="feedback_correct").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert any(s.value.startswith("Thanks: recorded") for s in at.success)
+    again = stack.call("POST", "/v1/feedback", json={
+        "prediction_id": prediction["prediction_id"], "true_code": prediction["prdtypecode"],
+    })  # fmt: skip
+    assert again.status_code == 409, "the first label was recorded: a second one is refused"
+
+
 def test_login_form_first_then_predicting_shows_the_apis_answer(make_app, stack):
     at = make_app(user=None)
     assert at.text_input(key="login_username") is not None
@@ -42,8 +91,9 @@ def test_login_form_first_then_predicting_shows_the_apis_answer(make_app, stack)
     assert not at.exception and not at.error, [e.value for e in at.error]
     expected = stack.call("POST", "/v1/predict", json={"designation": TITLE}).json()
     shown = texts(at)
-    assert category_label(expected["prdtypecode"], "fr") in at.success[0].value
-    assert f"Product type code **{expected['prdtypecode']}**" in at.success[0].value
+    result = _result_box(at)
+    assert category_label(expected["prdtypecode"], "fr") in result
+    assert f"Product type code **{expected['prdtypecode']}**" in result
     assert category_label(expected["prdtypecode"], "en") in shown  # the other language, as a caption
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Model version"] == stack.version
@@ -59,7 +109,9 @@ def test_english_labels_and_image_upload(make_app, stack):
     assert not at.error, [e.value for e in at.error]
     prediction = at.session_state["last_prediction"]
     assert prediction["modalities"] in ("text", "text+image")
-    assert category_label(prediction["prdtypecode"], "en") in at.success[0].value
+    assert category_label(prediction["prdtypecode"], "en") in _result_box(at)
+    thumbs = at.get("image")
+    assert thumbs and "the uploaded image" in str(thumbs[0].proto), "the uploaded image is not shown"
 
 
 def test_feedback_is_accepted_by_the_api(make_app):
@@ -71,11 +123,12 @@ def test_feedback_is_accepted_by_the_api(make_app):
     assert "Thanks: recorded" in texts(at)
 
 
-def test_wrong_password_shows_the_401_message(make_app):
+def test_wrong_password_says_so(make_app):
     at = make_app(user=None)
     log_in(at, "alice", "not-the-password")
     message = at.error[0].value
-    assert "Logging in failed (401)" in message and "incorrect username or password" in message
+    assert message == "Logging in failed (401): wrong username or password."
+    assert "token" not in message and "log in again" not in message
     assert at.text_input(key="login_username") is not None
 
 
@@ -92,12 +145,15 @@ def test_an_invalid_session_is_sent_back_to_the_login_form(make_app):
     assert at.text_input(key="login_username") is not None
 
 
-def test_oversized_image_shows_the_413_message(make_app, stack):
+def test_oversized_image_is_refused_with_the_apis_own_limit(make_app, stack):
     at = make_app()
-    _predict(at, image=("huge.jpg", b"\xff\xd8" + b"0" * (stack.settings.max_image_bytes + 10), "image/jpeg"))
+    limit = stack.call("GET", "/v1/limits").json()["max_image_bytes"]
+    assert limit == stack.settings.max_image_bytes
+    assert f"at most {limit / 1024:.0f} kB, the API's limit" in at.file_uploader(key="image").proto.label
+    _predict(at, image=("huge.jpg", b"\xff\xd8" + b"0" * (limit + 10), "image/jpeg"))
     message = at.error[0].value
-    assert "Prediction failed (413)" in message
-    assert f"the limit is {stack.settings.max_image_bytes}" in message
+    assert f"the API accepts at most {limit / 1024:.0f} kB ({limit} bytes). Use a smaller image." in message
+    assert "last_prediction" not in at.session_state
 
 
 def test_broken_image_shows_the_422_message(make_app):

@@ -38,8 +38,9 @@ def test_images_zip_keeps_names_and_skips_oversized_files_before_decompressing()
 def test_listings_upload_uses_the_loader_checks():
     good = b",designation,description,productid,imageid\n7,Chaise,,1,2\n"
     assert list(read_listings_upload(good, "X_test_update.csv")["designation"]) == ["Chaise"]
-    with pytest.raises(LayoutError, match="missing column"):
+    with pytest.raises(LayoutError, match="missing column") as caught:
         read_listings_upload(b",designation\n0,Chaise\n", "x.csv")
+    assert str(caught.value).startswith("x.csv: missing column") and "rakuten-ui-" not in str(caught.value)
 
 
 def test_api_errors_name_the_status_and_what_to_do():
@@ -125,3 +126,30 @@ def test_labels_in_both_languages_and_unknown_codes():
 )
 def test_api_url_defaults_to_where_serve_listens(overrides, expected):
     assert configured_api_url(Settings(_env_file=None, **overrides)) == expected  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (2.2e-16, "< 0.001 (2.2e-16)"),
+        (0.0004, "< 0.001 (4.0e-04)"),
+        (0.866, "0.866"),
+        (0.0, "0"),
+        (None, "–"),
+        (float("nan"), "–"),
+        (12345678.0, "1.23e+07"),
+    ],
+)
+def test_scores_are_shown_in_readable_formats(value, shown):
+    from rakuten_mlops.ui.monitoring_view import readable
+
+    assert readable(value) == shown
+
+
+def test_the_reference_warning_names_a_stale_champion():
+    from rakuten_mlops.ui.monitoring_view import reference_warning
+
+    ok = {"reference": {"source": "champion v3 training data", "champion_version": "3", "is_champion": True}}
+    assert reference_warning(ok, "3") is None
+    stale = reference_warning(ok, "4")
+    assert stale is not None and "training data of version 3, but version 4 is champion now" in stale

@@ -44,6 +44,30 @@ def _pyplot() -> Any:
     return plt
 
 
+def confusion_counts(
+    y_true: np.ndarray, y_pred: np.ndarray, labels: np.ndarray, titles: list[str], examples: int = 2
+) -> dict[str, Any]:
+    """Confusion matrix as counts (rows: true class, columns: predicted), for interactive charts.
+
+    `examples` titles of listings are kept per non-empty cell (cut to 80 characters), so that a
+    reader hovering a cell sees what was confused.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    index = {int(c): i for i, c in enumerate(labels)}
+    cells: dict[str, list[str]] = {}
+    for t, p, title in zip(y_true, y_pred, titles, strict=True):
+        key = f"{int(t)}->{int(p)}"
+        if int(t) in index and int(p) in index and len(cells.setdefault(key, [])) < examples:
+            cells[key].append(str(title)[:80])
+    return {
+        "labels": [int(c) for c in labels],
+        "counts": cm.astype(int).tolist(),
+        "rows": len(y_true),
+        "examples": cells,
+    }
+
+
 def plot_confusion_matrix(
     y_true: np.ndarray, y_pred: np.ndarray, labels: np.ndarray, path: Path, title: str
 ) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
 import tempfile
 from dataclasses import dataclass
@@ -80,6 +82,60 @@ def set_champion(c: MlflowClient, name: str, version: str, reasons: list[str], h
     c.set_model_version_tag(name, version, "promotion.decision", how)
     c.set_model_version_tag(name, version, "promotion.reasons", "; ".join(reasons)[:4900])
     return str(previous.version) if previous is not None else None
+
+
+GATE_PREFIX = "gate."
+
+
+def record_gate(c: MlflowClient, name: str, version: str, result: dict[str, Any]) -> None:
+    """Keep the promotion gate's comparison on the version as `gate.*` tags.
+
+    Unlike ``promotion.decision``/``promotion.reasons`` (which a manual promotion or a rollback
+    overwrites), these stay: both F1 scores were measured on the same gold rows at gate time.
+    """
+    interval = result.get("interval") or {}
+    tags = {
+        "verdict": "passed" if result.get("promote") or result.get("challenger") else "rejected",
+        "challenger_f1": result.get("challenger_gold_weighted_f1"),
+        "champion_f1": result.get("champion_gold_weighted_f1"),
+        "champion_version": result.get("champion_before"),
+        "gold_rows": interval.get("rows"),
+        "gain_low": interval.get("low") if result.get("champion_before") else None,
+        "gain_high": interval.get("high") if result.get("champion_before") else None,
+        "level": interval.get("level"),
+        "reasons": "; ".join(result.get("reasons") or [])[:4900],
+        "decided_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    for key, value in tags.items():
+        if value is not None and value != "":
+            c.set_model_version_tag(name, version, GATE_PREFIX + key, str(value))
+
+
+def gate_of(tags: dict[str, str]) -> dict[str, Any] | None:
+    """The gate's comparison recorded on a version (see `record_gate`); None when it never met the gate."""
+    raw = {k.removeprefix(GATE_PREFIX): v for k, v in tags.items() if k.startswith(GATE_PREFIX)}
+    if "challenger_f1" not in raw:
+        return None
+
+    def number(key: str) -> float | None:
+        try:
+            return float(raw[key]) if key in raw else None
+        except ValueError:
+            return None
+
+    rows = number("gold_rows")
+    return {
+        "verdict": raw.get("verdict", ""),
+        "challenger_f1": number("challenger_f1"),
+        "champion_f1": number("champion_f1"),
+        "champion_version": raw.get("champion_version"),
+        "gold_rows": int(rows) if rows is not None else None,
+        "gain_low": number("gain_low"),
+        "gain_high": number("gain_high"),
+        "level": number("level"),
+        "reasons": raw.get("reasons", ""),
+        "decided_at": raw.get("decided_at"),
+    }
 
 
 def rollback(c: MlflowClient, name: str) -> tuple[str, str]:
@@ -195,6 +251,45 @@ def confusion_image(settings: Settings, run_id: str) -> tuple[bytes, str] | None
     with tempfile.TemporaryDirectory(prefix="rakuten-registry-") as tmp:
         local = client(settings).download_artifacts(run_id, path, tmp)
         return Path(local).read_bytes(), path
+
+
+CONFUSION_COUNTS = ("evaluation/confusion_fusion.json", "evaluation/confusion_text.json")
+EVALUATION_REPORT = "evaluation/metrics.json"
+
+
+def _run_json(settings: Settings, run_id: str, paths: tuple[str, ...]) -> tuple[dict[str, Any], str] | None:
+    """The first of `paths` logged with the run, parsed; None when none is (or the store does not answer)."""
+    if not run_id:
+        return None
+    c = client(settings)
+    try:
+        logged = {a.path for a in c.list_artifacts(run_id, "evaluation")}
+    except Exception:  # an artifact store that does not answer: the data is simply not available
+        return None
+    path = next((p for p in paths if p in logged), None)
+    if path is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="rakuten-registry-") as tmp:
+        return json.loads(Path(c.download_artifacts(run_id, path, tmp)).read_text(encoding="utf-8")), path
+
+
+def evaluation_of(settings: Settings, run_id: str) -> dict[str, Any]:
+    """What a version's run measured: per-class test scores with row counts, and confusion counts.
+
+    Returns ``{"test": metrics or None, "gold_rows": int or None, "confusion": counts or None}``;
+    runs logged before these files existed give None parts.
+    """
+    report = _run_json(settings, run_id, (EVALUATION_REPORT,))
+    confusion = _run_json(settings, run_id, CONFUSION_COUNTS)
+    test = gold = None
+    if report is not None:
+        test = report[0].get("test", {}).get("system")
+        gold = report[0].get("gold", {}).get("system")
+    return {
+        "test": test,
+        "gold_rows": int(gold["n"]) if gold and "n" in gold else None,
+        "confusion": {**confusion[0], "artifact": confusion[1]} if confusion else None,
+    }
 
 
 class CardMissing(RegistryError):

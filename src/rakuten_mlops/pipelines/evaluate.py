@@ -12,6 +12,7 @@ from rakuten_mlops.config import Settings
 from rakuten_mlops.data.schema import LABEL
 from rakuten_mlops.lifecycle.evaluation import (
     classification_metrics,
+    confusion_counts,
     plot_confusion_matrix,
     plot_per_class_f1,
 )
@@ -63,6 +64,9 @@ def evaluate(work: WorkDir, settings: Settings | None = None) -> dict[str, Any]:
         path = work.eval_dir / f"confusion_{label}.png"
         plot_confusion_matrix(y_test, test_preds[key], model.classes_, path, f"{label} model, test set")
         plots[f"confusion_{label}"] = str(path)
+        titles = splits["test"]["designation"].fillna("").astype(str).tolist()
+        counts = confusion_counts(y_test, test_preds[key], model.classes_, titles)
+        write_json(work.eval_dir / f"confusion_{label}.json", {**counts, "set": "test"})
     per_model = {"text": test["text"]}
     if "image" in test:
         per_model["image"] = test["image"]

@@ -36,6 +36,7 @@ from rakuten_mlops.lifecycle.registry import (
     configure_mlflow,
     find_version_by_tag,
     get_champion,
+    record_gate,
     set_champion,
 )
 from rakuten_mlops.models.product import ProductClassifier
@@ -48,6 +49,7 @@ from rakuten_mlops.models.pyfunc import (
     pip_requirements,
 )
 from rakuten_mlops.pipelines.evaluate import score_parts
+from rakuten_mlops.pipelines.history import record_history
 from rakuten_mlops.pipelines.ingest import load_splits
 from rakuten_mlops.pipelines.layout import WorkDir, read_json, write_json
 from rakuten_mlops.pipelines.model_card import log_model_card
@@ -82,6 +84,9 @@ def _flat_metrics(report: dict[str, Any]) -> dict[str, float]:
                 for code, s in m["per_class"].items():
                     out[f"test_f1_class_{code}"] = s["f1"]
     out["train_rows"] = report["refit"]["rows"]
+    for part in ("test", "gold"):  # how many rows each headline number was measured on
+        if "n" in report.get(part, {}).get("system", {}):
+            out[f"{part}_rows"] = float(report[part]["system"]["n"])
     return out
 
 
@@ -332,6 +337,7 @@ def promote(
         "champion_before": str(champ.version) if champ is not None else None,
         **decision.as_dict(),
     }
+    record_gate(c, settings.model_name, version, result)  # kept across later promotions and rollbacks
     if decision.promote and params.promotion.shadow and champ is not None:
         # Safe rollout: the version answers nobody yet; the API scores it beside the champion.
         reasons = [
@@ -348,6 +354,11 @@ def promote(
     write_json(decision_path, result)  # before the alias moves: a retry then replays it
     if decision.promote:
         set_champion(c, settings.model_name, version, decision.reasons, "promoted")
+        before = str(champ.version) if champ is not None else None
+        record_history(
+            settings, username="pipeline", action="gate promotion", from_version=before,
+            to_version=version, reasons="; ".join(decision.reasons),
+        )  # fmt: skip
         _point_reference_at(settings, version, registered.get("data_hash"))
     else:
         c.set_model_version_tag(settings.model_name, version, "promotion.decision", "rejected")

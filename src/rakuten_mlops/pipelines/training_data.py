@@ -65,6 +65,15 @@ def data_sources(home: Path, champion: str | None = None) -> list[DataSource]:
     if champion and champion != pipeline_version(home) and snapshot.is_file():
         label = f"champion v{champion} training data (sample kept by monitoring)"
         out.insert(0, DataSource(f"champion-v{champion}", label, snapshot, "champion"))
+    reference = MonitoringDir.of_home(home).reference
+    kept = (
+        sorted(reference.glob("v*/rows.parquet"), key=lambda p: p.parent.name) if reference.is_dir() else []
+    )
+    for rows in kept:  # other versions' training data, for comparison (the champion's is above)
+        version = rows.parent.name.removeprefix("v")
+        if version.isdigit() and version != champion and version != pipeline_version(home):
+            label = f"version {version} training data (sample kept by monitoring)"
+            out.append(DataSource(f"version-v{version}", label, rows, "version"))
     pool = home / "streams" / "pool"
     if (pool / X_TRAIN).is_file():
         out.append(DataSource("streams-pool", "streams training pool", pool, "streams"))

@@ -88,7 +88,7 @@ class DecisionsOut(BaseModel):
 class DataSourceOut(BaseModel):
     id: str
     label: str
-    kind: str = Field(description="pipeline, champion or streams")
+    kind: str = Field(description="pipeline, champion, version (another version's) or streams")
     location: str = Field(description="where the API reads it")
 
 

@@ -165,6 +165,11 @@ class Me(BaseModel):
 
 class PromoteIn(_In):
     version: str = Field(pattern=r"^[0-9]{1,9}$", description="registered version number to make champion")
+    reason: str = Field("", max_length=500, description="why (kept in the promotion history)")
+
+
+class RollbackIn(_In):
+    reason: str = Field("", max_length=500, description="why (kept in the promotion history)")
 
 
 class ChampionChangeOut(BaseModel):

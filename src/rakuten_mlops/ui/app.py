@@ -55,6 +55,7 @@ def main() -> None:
     ]
     navigation = st.navigation(pages)
     sidebar()
+    session.sync_cookie()
     navigation.run()
 
 

@@ -34,7 +34,18 @@ def read_listings_upload(data: bytes, filename: str = "X_test_update.csv") -> pd
     with tempfile.TemporaryDirectory(prefix="rakuten-ui-") as tmp:
         path = Path(tmp) / name
         path.write_bytes(data)
-        return read_listings(path)
+        try:
+            return read_listings(path)
+        except ValueError as exc:  # LayoutError too: say the uploaded file's name, not where it was put
+            exc.args = (str(exc).replace(str(path), name).replace(tmp, ""),)
+            raise exc from None  # same kind (LayoutError stays LayoutError), no temporary path
+
+
+def needs_review(results: pd.DataFrame, review_below: float) -> pd.Series:
+    """Rows to look at: failed, or predicted with a probability below the review threshold."""
+    failed = results["error"].astype(str) != ""
+    low = pd.to_numeric(results["probability"], errors="coerce").fillna(0.0) < review_below
+    return failed | low
 
 
 def read_images_zip(

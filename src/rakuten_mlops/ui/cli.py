@@ -15,7 +15,8 @@ from rich.console import Console
 # Own consoles, not cli_support's: that module imports the pipeline code, which the UI must not import.
 console = Console()
 err_console = Console(stderr=True)
-APP_PATH = Path(__file__).with_name("app.py")
+# The ASGI app: Streamlit's pages (app.py) plus the route that sets the HTTP-only session cookie.
+APP_PATH = Path(__file__).with_name("server.py")
 
 
 def streamlit_argv(host: str, port: int) -> list[str]:

@@ -16,6 +16,7 @@ from rakuten_mlops.api_client import ApiError, UserSession
 from rakuten_mlops.ui import session
 from rakuten_mlops.ui.charts import LABELS
 from rakuten_mlops.ui.data_view import class_frame, decoded_images, length_frame
+from rakuten_mlops.ui.explain_view import plain_text
 from rakuten_mlops.ui.labels import category_options
 
 NO_DATA = (
@@ -40,22 +41,28 @@ def show_classes(summary: dict[str, Any], lang: str) -> None:
 
 
 def show_lengths(summary: dict[str, Any]) -> None:
+    """One histogram per text field, each with its own axes (titles are short, descriptions long)."""
     lengths = length_frame(summary)
-    chart = (
-        alt.Chart(lengths)
-        .mark_bar(opacity=0.8)
-        .encode(
-            x=alt.X("start:Q", title="characters"),
-            x2="end:Q",
-            y=alt.Y("listings:Q", title="listings"),
-            color=alt.Color("field:N"),
-            column=alt.Column("field:N", title=None),
-            tooltip=["field", "start", "end", "listings"],
+    panels = st.columns(2)
+    for panel, field in zip(panels, ("designation", "description"), strict=True):
+        part = lengths[(lengths["field"] == field) & (lengths["listings"] > 0)]
+        if part.empty:
+            panel.caption(f"No {field} text.")
+            continue
+        chart = (
+            alt.Chart(part)
+            .mark_bar(opacity=0.85)
+            .encode(
+                x=alt.X(
+                    "start:Q", title=f"{field} length (characters)", scale=alt.Scale(zero=True, nice=True)
+                ),
+                x2="end:Q",
+                y=alt.Y("listings:Q", title="listings"),
+                tooltip=["start", "end", "listings"],
+            )
+            .properties(title=f"{'Title' if field == 'designation' else 'Description'} length")
         )
-        .resolve_scale(x="independent", y="independent")
-        .properties(title="Text lengths", width=320)
-    )
-    st.altair_chart(chart)
+        panel.altair_chart(chart, width="stretch")
     medians = summary["median_chars"]
     st.caption(
         f"Median title {medians.get('designation', 0):.0f} characters, median description "
@@ -77,7 +84,15 @@ def show_examples(user: UserSession, source_id: str, summary: dict[str, Any], la
     except ApiError as exc:
         session.fail(exc)
     rows = pd.DataFrame(examples["rows"])
-    st.dataframe(rows, hide_index=True)
+    for field in ("designation", "description"):  # as a reader sees them: no tags, no entities
+        if field in rows.columns:
+            rows[field] = [plain_text(str(v)) if v is not None else "" for v in rows[field]]
+    st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        column_config={"description": st.column_config.TextColumn("description", width="large")},
+    )
     images = decoded_images(examples)
     if not images:
         st.caption(
@@ -87,6 +102,16 @@ def show_examples(user: UserSession, source_id: str, summary: dict[str, Any], la
     grid = st.columns(4)
     for i, (image, caption) in enumerate(images):
         grid[i % 4].image(image, caption=caption, width="stretch")
+
+
+def _champion_source(sources: list[dict[str, Any]], pipeline: str | None, champion: str | None) -> int | None:
+    """Index of the serving champion's training data among `sources`; None when it is not there."""
+    for i, s in enumerate(sources):
+        if s["kind"] == "champion":
+            return i
+    if champion is not None and pipeline == champion:
+        return next((i for i, s in enumerate(sources) if s["id"] == "split-train"), None)
+    return None
 
 
 def main() -> None:
@@ -101,9 +126,16 @@ def main() -> None:
     if not sources:
         st.info(NO_DATA)
         st.stop()
-    label = st.selectbox("Data", list(sources), index=0, key="data_source")
-    source = sources[label]
     version, champion = known["pipeline_version"], known["champion"]
+    labels = list(sources)
+    default = _champion_source(known["sources"], version, champion)
+    if default is None:
+        st.warning(
+            f"The training data of champion version {champion or '(none)'} is not available on the API's "
+            "machine (a later run replaced it and monitoring kept no sample): choose another data set."
+        )
+    label = st.selectbox("Data", labels, index=default or 0, key="data_source")
+    source = sources[label]
     if source["kind"] == "pipeline" and version:
         status = "the champion" if version == champion else f"not the champion (version {champion or 'none'})"
         st.caption(

@@ -17,8 +17,18 @@ import streamlit as st
 from rakuten_mlops.api_client import ApiError, UserSession
 from rakuten_mlops.ui import session
 from rakuten_mlops.ui.charts import LABELS
-from rakuten_mlops.ui.registry_view import champion_of, per_class_f1, versions_frame
+from rakuten_mlops.ui.registry_view import (
+    champion_of,
+    class_scores,
+    confusion_cells,
+    head_to_head,
+    history_frame,
+    metric_with_rows,
+    versions_table,
+)
 from rakuten_mlops.ui.shadow_view import show_shadow
+
+PENDING_KEY = "models_pending_change"  # ("promote", version) or ("rollback", version) awaiting confirmation
 
 
 def show_champion(champion: dict[str, Any] | None) -> None:
@@ -26,57 +36,123 @@ def show_champion(champion: dict[str, Any] | None) -> None:
         st.warning("No version holds the `champion` alias: the API has nothing to serve yet.")
         return
     st.subheader(f"Champion: version {champion['version']}")
-    m = champion["metrics"]
     c1, c2, c3 = st.columns(3)
-    c1.metric(
-        "Gold weighted F1", f"{m['gold_system_weighted_f1']:.3f}" if "gold_system_weighted_f1" in m else "–"
-    )
-    c2.metric(
-        "Test weighted F1", f"{m['test_system_weighted_f1']:.3f}" if "test_system_weighted_f1" in m else "–"
-    )
+    value, help_text = metric_with_rows(champion, "gold_system_weighted_f1", "gold_rows")
+    c1.metric("Gold weighted F1", value, help=help_text)
+    c1.caption(help_text)
+    value, help_text = metric_with_rows(champion, "test_system_weighted_f1", "test_rows")
+    c2.metric("Test weighted F1", value, help=help_text)
+    c2.caption(help_text)
     c3.metric("Modalities", champion["tags"].get("modalities", "–"))
     decision = champion["tags"].get("promotion.decision")
     if decision:
         st.caption(f"Decision: {decision}. Reasons: {champion['tags'].get('promotion.reasons', '–')}")
 
 
-def show_version(user: UserSession, version: str, lang: str) -> None:
+def show_head_to_head(comparison: dict[str, Any], version: str) -> None:
+    """The gate's comparison of this version with the champion of the time, on the same gold rows."""
+    st.markdown("##### Head-to-head on the same gold rows (the promotion gate's comparison)")
+    if not comparison["compared"]:
+        st.info(comparison["text"])
+        return
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric(f"Version {version}", f"{comparison['mine']:.4f}" if comparison["mine"] is not None else "–")
+    if comparison.get("against"):
+        c2.metric(f"Champion then (v{comparison['against']})", f"{comparison['theirs']:.4f}")
+        c3.metric("Gain", f"{comparison['gain']:+.4f}")
+    c4.metric("Gold rows", str(comparison["rows"] or "–"))
+    show = st.success if comparison["verdict"] == "passed" else st.warning
+    show(comparison["text"])
+    if comparison["reasons"]:
+        st.caption(f"Gate reasons ({comparison['decided_at'] or 'time unknown'}): {comparison['reasons']}")
+
+
+def show_class_scores(scores: Any, test_rows: int | None) -> None:
+    if scores.empty:
+        st.info("This version's run logged no per-class scores.")
+        return
+    chart = (
+        alt.Chart(scores)
+        .mark_bar()
+        .encode(
+            x=alt.X("f1:Q", scale=alt.Scale(domain=[0, 1]), title=f"F1 (test set, {test_rows or '?'} rows)"),
+            y=alt.Y("category:N", sort="x", title=None, axis=LABELS),
+            tooltip=[
+                "category",
+                alt.Tooltip("f1:Q", format=".3f"),
+                alt.Tooltip("precision:Q", format=".3f"),
+                alt.Tooltip("recall:Q", format=".3f"),
+                alt.Tooltip("rows:Q", title="test rows"),
+            ],
+        )
+        .properties(title="Per-class F1 (with each class's test rows)", height=alt.Step(20))
+    )
+    st.altair_chart(chart, width="stretch")
+
+
+def show_confusion(user: UserSession, version: str, evaluation: dict[str, Any], lang: str) -> None:
+    confusion = evaluation.get("confusion")
+    if confusion:
+        cells = confusion_cells(confusion, lang)
+        share = st.toggle("Colour by share of the true class", value=True, key="confusion_share")
+        colour = "share of true class:Q" if share else "count:Q"
+        order = list(dict.fromkeys(cells["true"]))
+        chart = (
+            alt.Chart(cells)
+            .mark_rect()
+            .encode(
+                x=alt.X(
+                    "predicted:N",
+                    sort=order,
+                    title="predicted",
+                    axis=alt.Axis(labelLimit=160, labelOverlap=False),
+                ),
+                y=alt.Y("true:N", sort=order, title="true", axis=LABELS),
+                color=alt.Color(colour, scale=alt.Scale(scheme="blues")),
+                tooltip=[
+                    "true",
+                    "predicted",
+                    "count:Q",
+                    alt.Tooltip("share of true class:Q", format=".1%"),
+                    "examples",
+                ],
+            )
+            .properties(
+                title=f"Confusion matrix, test set ({confusion['rows']} rows; hover a cell for examples)",
+                height=alt.Step(22),
+            )
+        )
+        st.altair_chart(chart, width="stretch")
+        return
+    artifact = evaluation.get("png")
+    if not artifact:
+        st.info("No confusion matrix logged with this version's run.")
+        return
+    try:
+        image = session.api().confusion_png(user.token, version)
+    except ApiError as exc:
+        st.warning(exc.message)
+        return
+    st.image(image, caption=f"Confusion matrix, test set ({artifact}; logged before interactive matrices)")
+
+
+def show_version(user: UserSession, version: str, champion: str | None, lang: str) -> dict[str, Any]:
+    """The chosen version: the gate's same-rows comparison, per-class scores, confusion matrix."""
     try:
         row = session.api().model_version(user.token, version)
+        evaluation = session.api().model_evaluation(user.token, version)
     except ApiError as exc:
         session.fail(exc)
+    evaluation["png"] = row.get("confusion_matrix")
     st.markdown(
         f"**Version {row['version']}** · decision: {row['tags'].get('promotion.decision', '–')} · "
         f"reasons: {row['tags'].get('promotion.reasons', '–')}"
     )
-    left, right = st.columns(2)
-    with left:
-        f1 = per_class_f1(row, lang)
-        if f1.empty:
-            st.info("This version's run logged no per-class F1.")
-        else:
-            chart = (
-                alt.Chart(f1)
-                .mark_bar()
-                .encode(
-                    x=alt.X("f1:Q", scale=alt.Scale(domain=[0, 1]), title="F1 (test set)"),
-                    y=alt.Y("category:N", sort="x", title=None, axis=LABELS),
-                    tooltip=["category", alt.Tooltip("f1:Q", format=".3f")],
-                )
-                .properties(title="Per-class F1", height=alt.Step(20))
-            )
-            st.altair_chart(chart, width="stretch")
-    with right:
-        artifact = row.get("confusion_matrix")
-        if not artifact:
-            st.info("No confusion matrix logged with this version's run.")
-            return
-        try:
-            image = session.api().confusion_png(user.token, version)
-        except ApiError as exc:
-            st.warning(exc.message)
-            return
-        st.image(image, caption=f"Confusion matrix, test set ({artifact})")
+    comparison = head_to_head(evaluation.get("gate"), version, champion)
+    show_head_to_head(comparison, version)
+    show_class_scores(class_scores(evaluation, lang), evaluation.get("test_rows"))
+    show_confusion(user, version, evaluation, lang)
+    return comparison
 
 
 def show_card(user: UserSession, version: str) -> None:
@@ -116,18 +192,65 @@ def _admin_action(action: Callable[[], dict[str, Any]], rollback: bool = False) 
     st.rerun()
 
 
+def confirm_change(user: UserSession, comparison: dict[str, Any], champion: dict[str, Any] | None) -> None:
+    """The confirmation step: what will change, the gate's verdict, a reason; nothing moves before Confirm."""
+    kind, target = st.session_state[PENDING_KEY]
+    current = champion["version"] if champion else "none"
+    if comparison.get("version") != target:  # a rollback's target is not the version on show
+        try:
+            gate = session.api().model_evaluation(user.token, target).get("gate")
+        except ApiError as exc:
+            session.fail(exc)
+        comparison = head_to_head(gate, target, champion["version"] if champion else None)
+    with st.container(border=True):
+        st.markdown(f"**Confirm: make version {target} champion (now version {current})**")
+        if kind == "rollback":
+            st.markdown(f"Rolling back: version {current} gives the alias back to version {target}.")
+        if not comparison["compared"]:
+            st.warning(f"The gate never compared version {target}: {comparison['text']}")
+        elif comparison["verdict"] != "passed":
+            st.error(f"The promotion gate REJECTED version {target}. {comparison['text']}")
+        else:
+            st.info(comparison["text"])
+        reason = st.text_input("Why (kept in the promotion history)", key="change_reason", max_chars=500)
+        left, right = st.columns(2)
+        if left.button("Confirm", type="primary", key="confirm_change"):
+            st.session_state.pop(PENDING_KEY, None)
+            if kind == "rollback":
+                _admin_action(lambda: session.api().rollback(user.token, reason), rollback=True)
+            else:
+                _admin_action(lambda: session.api().promote(user.token, target, reason))
+        if right.button("Cancel", key="cancel_change"):
+            st.session_state.pop(PENDING_KEY, None)
+            st.rerun()
+
+
 def admin_actions(user: UserSession, selected: str, champion: dict[str, Any] | None) -> None:
     if not user.is_admin:
         st.caption("Promoting a version and rolling back are for admins.")
         return
     left, right = st.columns(2)
     is_champion = champion is not None and champion["version"] == selected
-    if left.button(f"Make version {selected} champion", disabled=is_champion, key="promote", type="primary"):
-        _admin_action(lambda: session.api().promote(user.token, selected))
+    if left.button(f"Make version {selected} champion…", disabled=is_champion, key="promote", type="primary"):
+        st.session_state[PENDING_KEY] = ("promote", selected)
     previous = champion["tags"].get("previous_champion") if champion else None
-    label = f"Roll back to version {previous}" if previous else "Roll back (nothing to roll back to)"
+    label = f"Roll back to version {previous}…" if previous else "Roll back (nothing to roll back to)"
     if right.button(label, disabled=not previous, key="rollback"):
-        _admin_action(lambda: session.api().rollback(user.token), rollback=True)
+        st.session_state[PENDING_KEY] = ("rollback", previous)
+
+
+def show_history(user: UserSession) -> None:
+    st.subheader("Promotion history")
+    try:
+        events = session.api().promotion_history(user.token, limit=50)["events"]
+    except ApiError as exc:
+        st.warning(exc.message)
+        return
+    if not events:
+        st.caption("No champion change recorded yet (changes are recorded from this release on).")
+        return
+    st.caption("Every change of champion, newest first, as recorded by the API (gate, manual, rollback).")
+    st.dataframe(history_frame(events), hide_index=True, width="stretch")
 
 
 def main() -> None:
@@ -152,12 +275,22 @@ def main() -> None:
     st.subheader("Registered versions")
     if listing["total"] > len(rows):
         st.caption(f"The {len(rows)} newest of {listing['total']} versions.")
-    st.dataframe(versions_frame(rows), hide_index=True)
+    st.caption(
+        "Gold F1 of different versions may come from different gold sets (see their row counts): "
+        "only the gate column compares two versions on the same gold rows."
+    )
+    st.dataframe(versions_table(rows), hide_index=True)
     versions = [r["version"] for r in rows]
     default = versions.index(champion["version"]) if champion else 0
     chosen = st.selectbox("Version", versions, index=default, key="models_version")
+    pending = st.session_state.get(PENDING_KEY)
+    if pending and pending[0] == "promote" and pending[1] != chosen:  # another version picked: dropped
+        st.session_state.pop(PENDING_KEY, None)
     admin_actions(user, chosen, champion)
-    show_version(user, chosen, lang)
+    comparison = show_version(user, chosen, champion["version"] if champion else None, lang)
+    if user.is_admin and st.session_state.get(PENDING_KEY):
+        confirm_change(user, comparison, champion)
+    show_history(user)
     show_shadow(user, chosen, lang)
     show_card(user, chosen)
 

@@ -22,6 +22,7 @@ from rakuten_mlops.ui.labels import category_label, category_options, category_w
 
 RESULT_KEY = "last_prediction"
 LISTING_KEY = "last_listing"
+IMAGE_KEY = "last_image"
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp"]
 
 
@@ -39,14 +40,57 @@ def top_k_frame(prediction: dict[str, Any], lang: str) -> pd.DataFrame:
     )
 
 
-def show_prediction(prediction: dict[str, Any], lang: str) -> None:
+HIGH_CONFIDENCE = 0.8  # the page's own line between "confident" and "check it"
+LIMITS_KEY = "api_limits"
+
+
+def confidence_level(probability: float, review_below: float) -> str:
+    """``high``, ``uncertain`` (check it) or ``low`` (below the API's review threshold)."""
+    if probability < review_below:
+        return "low"
+    return "high" if probability >= max(HIGH_CONFIDENCE, review_below) else "uncertain"
+
+
+def api_limits(user: UserSession) -> dict[str, Any] | None:
+    """The API's limits (`GET /v1/limits`), asked once per session; None when the API cannot say."""
+    if LIMITS_KEY not in st.session_state:
+        try:
+            st.session_state[LIMITS_KEY] = session.api().limits(user.token)
+        except ApiError as exc:
+            if exc.status == 401:
+                session.fail(exc)
+            return None
+    return dict(st.session_state[LIMITS_KEY])
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} kB"
+
+
+def show_prediction(prediction: dict[str, Any], lang: str, review_below: float = 0.5) -> None:
     code = prediction["prdtypecode"]
-    st.success(f"### {category_label(code, lang)}\nProduct type code **{code}**")
+    p = float(prediction["probability"])
+    level = confidence_level(p, review_below)
+    headline = f"### {category_label(code, lang)}\nProduct type code **{code}** · probability **{p:.1%}**"
+    if level == "high":
+        st.success(f"{headline}\n\nConfident (≥ {max(HIGH_CONFIDENCE, review_below):.0%}).")
+    elif level == "uncertain":
+        st.info(
+            f"{headline}\n\nUncertain: between the review threshold {review_below:.0%} and "
+            f"{HIGH_CONFIDENCE:.0%}; check the top 5 before relying on it.",
+            icon=":material/help:",
+        )
+    else:
+        st.warning(
+            f"{headline}\n\nLow confidence: below the API's review threshold of {review_below:.0%}, "
+            "so this prediction goes to the review queue. Check the top 5.",
+            icon=":material/warning:",
+        )
     st.caption(
         f"{category_label(code, other_language(lang))} · prediction id `{prediction['prediction_id']}`"
     )
     c1, c2, c3 = st.columns(3)
-    c1.metric("Probability", f"{prediction['probability']:.1%}")
+    c1.metric("Probability", f"{p:.1%}")
     c2.metric("Model version", str(prediction["model_version"]))
     c3.metric("Used", "text + image" if prediction["modalities"] == "text+image" else "text only")
     st.caption(f"Answered by model `{prediction['model_name']}` version {prediction['model_version']}.")
@@ -86,55 +130,98 @@ def show_explanation(explanation: dict[str, Any], title: str, description: str) 
 
 
 def feedback_box(user: UserSession, prediction: dict[str, Any], lang: str) -> None:
-    """Report the true category: it feeds the live F1 of the monitoring page."""
+    """Say whether the answer was right: both kinds of label feed the live F1 of the monitoring page."""
+    code = prediction["prdtypecode"]
+    if st.button(
+        f"Correct: it is {category_with_code(code, lang)}", key="feedback_correct", icon=":material/check:"
+    ):
+        _send_feedback(user, prediction, int(code), category_with_code(code, lang))
     with st.expander("Wrong category? Report the true one"):
         options = category_options(lang)
         labels = list(options)
-        default = labels.index(category_with_code(prediction["prdtypecode"], lang))
+        default = labels.index(category_with_code(code, lang))
         choice = st.selectbox("True category", labels, index=default, key="feedback_code")
         if st.button("Send feedback", key="feedback_send"):
-            try:
-                session.api().feedback(user.token, str(prediction["prediction_id"]), options[choice])
-            except ApiError as exc:
-                session.fail(exc)
-            st.success(f"Thanks: recorded {choice} for this prediction.")
+            _send_feedback(user, prediction, options[choice], choice)
+
+
+def _send_feedback(user: UserSession, prediction: dict[str, Any], code: int, label: str) -> None:
+    try:
+        session.api().feedback(user.token, str(prediction["prediction_id"]), code)
+    except ApiError as exc:
+        session.fail(exc)
+    st.success(f"Thanks: recorded {label} for this prediction.")
 
 
 def main() -> None:
     user = session.require_login()
     lang = session.lang()
     st.title("Predict a product type")
-    with st.form("predict"):
+    limits = api_limits(user)
+    max_image = int(limits["max_image_bytes"]) if limits else None
+    review_below = float(limits["review_below"]) if limits else 0.5
+    form_side, result_side = st.columns([2, 3], gap="large")
+    with form_side, st.form("predict"):
         designation = st.text_input("Title (designation)", key="designation")
         description = st.text_area("Description (optional, HTML is fine)", key="description")
-        image = st.file_uploader("Image (optional: JPEG, PNG or WebP)", type=IMAGE_TYPES, key="image")
+        limit_text = (
+            f"at most {_size(max_image)}, the API's limit" if max_image else "the API's limit applies"
+        )
+        image = st.file_uploader(
+            f"Image (optional: JPEG, PNG or WebP; {limit_text})",
+            type=IMAGE_TYPES,
+            key="image",
+            max_upload_size=max(1, -(-max_image // (1024 * 1024))) if max_image else None,
+        )
         explain = st.checkbox("Explain: highlight the words behind the answer", key="explain")
         submitted = st.form_submit_button("Predict", type="primary", key="predict_submit")
-    if submitted:
-        st.session_state.pop(RESULT_KEY, None)
-        if not designation.strip():
-            st.warning("Type the product title first.")
-        else:
-            try:
-                with st.spinner("Asking the API…"):
-                    st.session_state[RESULT_KEY] = session.api().predict(
-                        user.token,
-                        designation,
-                        description,
-                        image.getvalue() if image is not None else None,
-                        image.name if image is not None else "image",
-                        (image.type or "application/octet-stream") if image is not None else "",
-                        explain=explain,
-                    )
-                    st.session_state[LISTING_KEY] = (designation, description)
-            except ApiError as exc:
-                session.fail(exc)
-    prediction = st.session_state.get(RESULT_KEY)
-    if prediction:
-        show_prediction(prediction, lang)
-        if prediction.get("explanation"):
-            show_explanation(prediction["explanation"], *st.session_state.get(LISTING_KEY, ("", "")))
+    with result_side:
+        if submitted:
+            _submit(user, designation, description, image, explain, max_image)
+        prediction = st.session_state.get(RESULT_KEY)
+        if not prediction:
+            st.caption("The answer appears here.")
+            return
+        thumb = st.session_state.get(IMAGE_KEY)
+        if thumb:
+            st.image(thumb, width=160, caption="the uploaded image")
+        show_prediction(prediction, lang, review_below)
         feedback_box(user, prediction, lang)
+    if prediction.get("explanation"):
+        show_explanation(prediction["explanation"], *st.session_state.get(LISTING_KEY, ("", "")))
+
+
+def _submit(
+    user: UserSession, designation: str, description: str, image: Any, explain: bool, max_image: int | None
+) -> None:
+    st.session_state.pop(RESULT_KEY, None)
+    st.session_state.pop(IMAGE_KEY, None)
+    if not designation.strip():
+        st.warning("Type the product title first.")
+        return
+    data = image.getvalue() if image is not None else None
+    if data is not None and max_image is not None and len(data) > max_image:
+        st.error(
+            f"The image is {_size(len(data))} ({len(data)} bytes); the API accepts at most "
+            f"{_size(max_image)} ({max_image} bytes). Use a smaller image."
+        )
+        return
+    try:
+        with st.spinner("Asking the API…"):
+            st.session_state[RESULT_KEY] = session.api().predict(
+                user.token,
+                designation,
+                description,
+                data,
+                image.name if image is not None else "image",
+                (image.type or "application/octet-stream") if image is not None else "",
+                explain=explain,
+            )
+            st.session_state[LISTING_KEY] = (designation, description)
+            if data is not None:
+                st.session_state[IMAGE_KEY] = data
+    except ApiError as exc:
+        session.fail(exc)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,25 @@
 """The logged-in person of one browser session: login form, token, role, language, messages.
 
-The token lives in Streamlit's server-side session state only; it is obtained from the API's
-login route and never made up here. The API decides who is an admin (see `ApiClient.is_admin`).
+The token lives on the UI's server only (Streamlit's session state, and the login store that an
+HTTP-only cookie points at, so that a refresh, a new tab or a deep link keeps the person logged
+in; see `login_store`). It is obtained from the API's login route and never made up here. The
+API decides who is an admin (see `ApiClient.is_admin`).
 """
 
 from __future__ import annotations
 
+import json
 from typing import NoReturn
 
 import streamlit as st
 
 from rakuten_mlops.api_client import ApiClient, ApiError, UserSession, configured_api_url
 from rakuten_mlops.config import Settings, get_settings
+from rakuten_mlops.ui.login_store import COOKIE_NAME, SESSION_HEADER, SESSION_PATH, STORE
 
 USER_KEY = "user_session"
+SID_KEY = "login_session_id"
+COOKIE_KEY = "cookie_action"  # what the browser must do with the session cookie on this run
 FLASH_KEY = "flash_messages"
 LANG_KEY = "lang"
 
@@ -40,10 +46,35 @@ def lang() -> str:
     return str(st.session_state.get(LANG_KEY, "fr"))
 
 
+def browser_cookie() -> str | None:
+    """The session cookie the browser sent when it opened this page (None without one)."""
+    try:
+        value = st.context.cookies.get(COOKIE_NAME)
+    except Exception:  # no browser behind this run (e.g. a test harness): no cookie
+        return None
+    return str(value) if value else None
+
+
+def _cookie_session() -> tuple[str, UserSession] | None:
+    """The session the browser's cookie points at (a refresh, a new tab, a deep link)."""
+    sid = browser_cookie()
+    user = STORE.user(sid)
+    return (str(sid), user) if user is not None else None
+
+
 def current_user() -> UserSession | None:
     user = st.session_state.get(USER_KEY)
+    if user is None and SID_KEY not in st.session_state:
+        found = _cookie_session()
+        if found is not None:
+            st.session_state[SID_KEY], st.session_state[USER_KEY] = found
+            user = found[1]
     if isinstance(user, UserSession) and user.expired():
         logout("Your session expired: log in again.")
+        return None
+    sid = st.session_state.get(SID_KEY)
+    if isinstance(user, UserSession) and sid and STORE.user(sid) is None:
+        logout("You logged out (in this or another tab): log in again.")
         return None
     return user if isinstance(user, UserSession) else None
 
@@ -59,9 +90,40 @@ def show_flash() -> None:
 
 
 def logout(message: str | None = None) -> None:
+    """End the session here and in the login store; the browser is told to drop its cookie."""
     st.session_state.pop(USER_KEY, None)
+    sid = st.session_state.get(SID_KEY)
+    if sid:
+        STORE.close(sid)
+    st.session_state[SID_KEY] = ""  # "logged out": the cookie of this tab is not read again
+    st.session_state[COOKIE_KEY] = ("DELETE", "")
     if message:
         flash(message, "warning")
+
+
+def _start(user: UserSession) -> None:
+    sid, code = STORE.open(user)
+    st.session_state[USER_KEY] = user
+    st.session_state[SID_KEY] = sid
+    st.session_state[COOKIE_KEY] = ("POST", code)
+
+
+def sync_cookie() -> None:
+    """Have the browser set (after a login) or clear (after a logout) its HTTP-only session cookie.
+
+    The browser posts the one-time login code to the UI server's own route, which answers with
+    the cookie; the session id itself never appears in the page.
+    """
+    action = st.session_state.pop(COOKIE_KEY, None)
+    if not action:
+        return
+    method, body = action
+    script = (
+        f"<script>fetch({json.dumps(SESSION_PATH)}, {{method: {json.dumps(method)}, "
+        f"headers: {{{json.dumps(SESSION_HEADER)}: '1'}}, body: {json.dumps(body)}, "
+        "credentials: 'same-origin'});</script>"
+    )
+    st.html(script, unsafe_allow_javascript=True, width="content")
 
 
 def login_form() -> None:
@@ -78,10 +140,11 @@ def login_form() -> None:
         st.error("Enter a username and a password.")
         return
     try:
-        st.session_state[USER_KEY] = api().login(username, password)
+        user = api().login(username, password)
     except ApiError as exc:
         st.error(exc.message)
         return
+    _start(user)
     st.rerun()
 
 

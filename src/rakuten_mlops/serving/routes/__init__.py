@@ -6,9 +6,11 @@ from rakuten_mlops.serving.routes import (
     auth,
     data,
     health,
+    limits,
     model,
     monitoring,
     predict,
+    quality,
     registry,
     review,
     shadow,
@@ -16,7 +18,8 @@ from rakuten_mlops.serving.routes import (
 )
 
 api_router = APIRouter(prefix="/v1")
-for module in (auth, predict, model, users, registry, monitoring, data, shadow, review):
+modules = (auth, predict, model, limits, users, registry, quality, monitoring, data, shadow, review)
+for module in modules:
     api_router.include_router(module.router)
 
 root_router = health.router

@@ -6,10 +6,11 @@ from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 
 from rakuten_mlops.lifecycle import registry
-from rakuten_mlops.serving.deps import AdminUser, CurrentUser, HolderDep, SettingsDep
+from rakuten_mlops.serving.deps import AdminUser, CurrentUser, HolderDep, SettingsDep, StateDep
 from rakuten_mlops.serving.errors import error_responses
 from rakuten_mlops.serving.model_holder import ALIAS
-from rakuten_mlops.serving.schemas import ChampionChangeOut, ModelOut, PromoteIn, ReloadOut
+from rakuten_mlops.serving.promotion_history import record_change
+from rakuten_mlops.serving.schemas import ChampionChangeOut, ModelOut, PromoteIn, ReloadOut, RollbackIn
 
 router = APIRouter(prefix="/model", tags=["model"])
 
@@ -50,10 +51,14 @@ async def reload_model(_: AdminUser, holder: HolderDep) -> ReloadOut:
     summary="Give the champion alias to a registered version by hand, then serve it (admin)",
 )
 async def promote_version(
-    body: PromoteIn, user: AdminUser, holder: HolderDep, settings: SettingsDep
+    body: PromoteIn, user: AdminUser, holder: HolderDep, settings: SettingsDep, state: StateDep
 ) -> ChampionChangeOut:
+    reasons = [
+        f"manual promotion by {user.username} through the API",
+        *([body.reason] if body.reason else []),
+    ]
+
     def _promote() -> str | None:
-        reasons = [f"manual promotion by {user.username} through the API"]
         return registry.set_champion(
             registry.client(settings), settings.model_name, body.version, reasons, "manual"
         )
@@ -62,6 +67,7 @@ async def promote_version(
         previous = await run_in_threadpool(_promote)
     except registry.RegistryError as exc:
         raise HTTPException(404, str(exc)) from None
+    await record_change(state, user.username, "manual promotion", previous, body.version, "; ".join(reasons))
     result = await holder.reload()
     return ChampionChangeOut(champion=body.version, previous=previous, serving=result.version)
 
@@ -72,10 +78,20 @@ async def promote_version(
     responses=error_responses(401, 403, 409),
     summary="Give the champion alias back to the version the current champion replaced (admin)",
 )
-async def rollback_champion(_: AdminUser, holder: HolderDep, settings: SettingsDep) -> ChampionChangeOut:
+async def rollback_champion(
+    user: AdminUser,
+    holder: HolderDep,
+    settings: SettingsDep,
+    state: StateDep,
+    body: RollbackIn | None = None,
+) -> ChampionChangeOut:
     try:
         old, new = await run_in_threadpool(registry.rollback, registry.client(settings), settings.model_name)
     except registry.RegistryError as exc:
         raise HTTPException(409, str(exc)) from None
+    why = f"rollback by {user.username} through the API" + (
+        f"; {body.reason}" if body and body.reason else ""
+    )
+    await record_change(state, user.username, "rollback", old, new, why)
     result = await holder.reload()
     return ChampionChangeOut(champion=new, previous=old, serving=result.version)

@@ -19,6 +19,7 @@ from rakuten_mlops.lifecycle.registry import RegistryError
 from rakuten_mlops.pipelines import monitoring_shadow
 from rakuten_mlops.serving.deps import AdminUser, HolderDep, SettingsDep, StateDep
 from rakuten_mlops.serving.errors import error_responses
+from rakuten_mlops.serving.promotion_history import record_change
 from rakuten_mlops.serving.rollout_schemas import ChallengeIn, ChallengerOut, ShadowDecisionOut, ShadowOut
 
 router = APIRouter(tags=["rollout"])
@@ -95,7 +96,9 @@ async def clear_challenger(_: AdminUser, holder: HolderDep, settings: SettingsDe
     responses=error_responses(401, 403, 409, 503),
     summary="Promote the challenger when the live rule holds; the decision is recorded either way (admin)",
 )
-async def promote_challenger(_: AdminUser, holder: HolderDep, settings: SettingsDep) -> ShadowDecisionOut:
+async def promote_challenger(
+    user: AdminUser, holder: HolderDep, settings: SettingsDep, state: StateDep
+) -> ShadowDecisionOut:
     params = _params(settings)
     try:
         record = await run_in_threadpool(monitoring_shadow.promote_challenger, settings, params)
@@ -103,5 +106,12 @@ async def promote_challenger(_: AdminUser, holder: HolderDep, settings: Settings
         raise HTTPException(409, str(exc)) from None
     except ConnectionError as exc:
         raise HTTPException(503, str(exc)) from None
+    if record.get("promote"):
+        reasons = "; ".join(record.get("reasons") or [])
+        before = record.get("champion_before")
+        await record_change(
+            state, user.username, "promotion from shadow", str(before) if before else None,
+            str(record["version"]), reasons,
+        )  # fmt: skip
     result = await holder.reload()
     return ShadowDecisionOut(**record, serving=result.version)
