@@ -311,3 +311,48 @@ def test_the_core_package_never_imports_airflow() -> None:
         "sys.exit('airflow' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False).returncode == 0
+
+
+# ----------------------------------------------------------------------------- batch scoring
+@pytest.mark.parametrize(
+    ("conf", "event_version", "uri"),
+    [
+        ({}, None, None),  # a scheduled run: whatever holds the champion alias now
+        ({}, "7", "models:/rakuten-product-classifier/7"),  # a champion event: exactly its version
+        ({"model_uri": "models:/m/2"}, "7", "models:/m/2"),  # the param wins
+    ],
+)
+def test_batch_scoring_scores_the_version_the_champion_event_named(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    conf: dict[str, Any],
+    event_version: str | None,
+    uri: str | None,
+) -> None:
+    import rakuten_mlops.pipelines.predict as predict
+
+    monkeypatch.setenv("RAKUTEN_HOME", str(tmp_path / "home"))
+    seen: dict[str, Any] = {}
+
+    def fake_predict_file(
+        catalog: Any, out: Path, settings: Any, images: Any, model_uri: Any, chunk: int
+    ) -> dict:
+        seen["model_uri"] = model_uri
+        return {"output": str(out)}
+
+    monkeypatch.setattr(predict, "predict_file", fake_predict_file)
+    conf = {"catalog_path": str(tmp_path / "catalog.csv"), "engine": "local", **conf}
+    steps.score_catalog(conf, "20261204T000000", variable=lambda _: None, event_version=event_version)
+    assert seen["model_uri"] == uri
+
+
+def test_the_champion_event_version_is_the_newest_events() -> None:
+    from rakuten_mlops.orchestration.taskflow import CHAMPION_ASSET, champion_event_version
+
+    def event(version: str | None) -> SimpleNamespace:
+        return SimpleNamespace(extra={"version": version} if version else {})
+
+    assert champion_event_version(None) is None
+    assert champion_event_version({}) is None  # a scheduled run has no triggering events
+    assert champion_event_version({CHAMPION_ASSET: [event("3"), event("4")]}) == "4"
+    assert champion_event_version({CHAMPION_ASSET: [event(None)]}) is None

@@ -211,9 +211,15 @@ def reload_model(
 
 # ----------------------------------------------------------------------------- batch scoring
 def score_catalog(
-    conf: Mapping[str, Any], run_stamp: str, variable: Lookup = airflow_variable
+    conf: Mapping[str, Any],
+    run_stamp: str,
+    variable: Lookup = airflow_variable,
+    event_version: str | None = None,
 ) -> dict[str, Any]:
     """Score the catalog with the champion into ``<scores_dir>/<run stamp>`` (Parquet).
+
+    The model is the param `model_uri` when set, else the version a champion event named
+    (`event_version`), else whatever holds the champion alias now.
 
     The engine is the DAG param `engine`: `local` streams the catalog in this task (`predict`),
     `spark` runs `mlflow.pyfunc.spark_udf` on the Spark `master`. The output folder belongs to
@@ -242,6 +248,8 @@ def score_catalog(
     engine = str(conf.get("engine") or "local")
     chunk_size = int(conf.get("chunk_size") or 10_000)
     model_uri = conf.get("model_uri") or None
+    if model_uri is None and event_version is not None:
+        model_uri = f"models:/{settings.model_name}/{event_version}"
     if engine == "local":
         from rakuten_mlops.pipelines.predict import predict_file
 

@@ -285,8 +285,25 @@ def record_decision(decision: dict[str, Any]) -> dict[str, Any]:
 @task(execution_timeout=timedelta(hours=6))
 @fail_fast
 def score_catalog() -> dict[str, Any]:
-    """Score the catalog with the champion, locally or on Spark, into ``<scores_dir>/<run stamp>``."""
-    return steps.score_catalog(_conf(), _run_stamp())
+    """Score the catalog with the champion, locally or on Spark, into ``<scores_dir>/<run stamp>``.
+
+    A run the champion Asset triggered scores the version its event names, not whatever holds the
+    alias when the task starts (a later promotion, or a rollback, may have moved it since).
+    """
+    events = get_current_context().get("triggering_asset_events")
+    return steps.score_catalog(_conf(), _run_stamp(), event_version=champion_event_version(events))
+
+
+def champion_event_version(events: Any) -> str | None:
+    """The version in the newest `rakuten_champion` event that triggered this run; None when none did."""
+    if not events:
+        return None
+    try:
+        found = events[CHAMPION_ASSET]
+    except KeyError:
+        return None
+    versions = [str(e.extra["version"]) for e in found if (e.extra or {}).get("version")]
+    return versions[-1] if versions else None
 
 
 # ----------------------------------------------------------------------------- traffic

@@ -4,7 +4,8 @@ Runs when a new champion is promoted (the Asset `rakuten_champion`, emitted by t
 of `rakuten_training` or of the stream's retrain only when it promoted) and every Sunday at 03:00
 UTC. Params: `engine` (local: streamed in the task; spark: `mlflow.pyfunc.spark_udf` on `master`),
 `catalog_path` (else the Variable `rakuten_catalog_path`), `images_dir`, `scores_dir` (else
-`<home>/scores`), `model_uri`. Each run writes `<scores_dir>/<run stamp>` (Parquet).
+`<home>/scores`), `model_uri` (else the version the champion event named, else the alias now).
+Each run writes `<scores_dir>/<run stamp>` (Parquet).
 """
 
 from __future__ import annotations
