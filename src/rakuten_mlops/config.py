@@ -415,6 +415,11 @@ class Settings(BaseSettings):
     def cache_dir(self) -> Path:
         return self.home / "cache"
 
+    @property
+    def embeddings_dir(self) -> Path:
+        """Image embedding tables, one per backbone and image size (features.images.EmbeddingCache)."""
+        return self.cache_dir / "embeddings"
+
     def resolve_params(self) -> Params:
         """Params from `params_path`, else ``./params.yaml`` when present, else defaults."""
         if self.params_path is not None:

@@ -29,12 +29,15 @@ def test_pipeline_with_images_and_cache(tmp_path: Path, image_sample_dir: Path) 
     scores = summary["evaluate"]["scores"]
     assert {"test_text_weighted_f1", "test_image_weighted_f1", "test_weighted_f1"} <= set(scores)
     assert (settings.home / "pipeline" / "eval" / "confusion_fusion.png").is_file()
-    cached = list((settings.cache_dir / "embeddings").rglob("*.npy"))
-    assert len(cached) == sum(summary["split"]["sizes"].values())
+    # one Parquet embedding table keyed by image content hash, one row per distinct image
+    parts = sorted(settings.embeddings_dir.rglob("table/part-*.parquet"))
+    keys = pd.concat([pd.read_parquet(p, columns=["key"]) for p in parts])["key"]
+    assert keys.is_unique and len(keys) == sum(summary["split"]["sizes"].values())
 
-    # a second run recomputes no embedding: the cache files are untouched
-    stamps = {p: p.stat().st_mtime_ns for p in cached}
+    # a second run recomputes no embedding: no part is added or rewritten
+    stamps = {p: p.stat().st_mtime_ns for p in parts}
     run_pipeline(image_sample_dir, settings, params)
+    assert sorted(settings.embeddings_dir.rglob("table/part-*.parquet")) == parts
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
 
     mlflow.set_tracking_uri(settings.tracking_uri)

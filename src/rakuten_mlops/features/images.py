@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -56,27 +59,132 @@ def decode_image(data: bytes, size: int) -> np.ndarray | None:
     return arr.transpose(2, 0, 1)
 
 
+_FROM_ENV: dict[tuple[str, str, int], EmbeddingCache] = {}
+
+
 class EmbeddingCache:
-    """One small .npy file per (backbone, size, content hash)."""
+    """Image embeddings by image content hash: a Parquet table of part files, one folder per
+    (backbone, image size), that every process may read and append to.
+
+    ``<root>/<backbone>-<size>/table/part-*.parquet`` holds rows ``(key, embedding)``: the
+    SHA-256 of the image bytes as hex and the float16 vector as fixed-size bytes. The pipeline,
+    `predict` and the Spark job's executors share it (set ``RAKUTEN_EMBEDDINGS_DIR`` for the last
+    two, see :meth:`from_env`). Writers buffer new rows and add one part file per
+    :data:`PART_ROWS` rows (or at :meth:`flush`), written beside and renamed into place, under a
+    unique name: concurrent writers never touch the same file and readers never see half a part.
+    A reader loads the keys of every part once (about 100 bytes a key) and a part's vectors when
+    one of them is asked for. The earlier layout, one ``.npy`` file per image in
+    ``<root>/<backbone>-<size>/<xx>/<key>.npy``, is still read when the table lacks a key.
+    """
+
+    PART_ROWS = 4096
+    ENV = "RAKUTEN_EMBEDDINGS_DIR"
 
     def __init__(self, root: str | Path, backbone: str, image_size: int) -> None:
         self.dir = Path(root) / f"{backbone}-{image_size}"
+        self.table_dir = self.dir / "table"
+        self._index: dict[str, tuple[str, int]] | None = None
+        self._parts: dict[str, np.ndarray] = {}  # recently read parts' vectors (a few)
+        self._pending: dict[str, np.ndarray] = {}
 
-    def _path(self, key: str) -> Path:
+    @classmethod
+    def for_embedder(cls, root: str | Path, embedder: ImageEmbedder) -> EmbeddingCache:
+        return cls(root, embedder.backbone, embedder.image_size)
+
+    @classmethod
+    def from_env(cls, embedder: ImageEmbedder) -> EmbeddingCache | None:
+        """The table under ``$RAKUTEN_EMBEDDINGS_DIR`` when it is set, one per process and folder.
+
+        Batch jobs set it (`predict`, the Spark job, for their executors too) so that a logged
+        model, which knows no home folder, reads and extends the shared table. The API does not:
+        it would add a part file per micro-batch.
+        """
+        root = os.environ.get(cls.ENV)
+        if not root:
+            return None
+        key = (root, embedder.backbone, embedder.image_size)
+        if key not in _FROM_ENV:
+            _FROM_ENV[key] = cls.for_embedder(root, embedder)
+        return _FROM_ENV[key]
+
+    # ------------------------------------------------------------------ reading
+    def _load_index(self) -> dict[str, tuple[str, int]]:
+        if self._index is None:
+            import pyarrow.parquet as pq
+
+            index: dict[str, tuple[str, int]] = {}
+            for part in sorted(self.table_dir.glob("part-*.parquet")):
+                try:
+                    keys = pq.read_table(part, columns=["key"]).column("key").to_pylist()
+                except (OSError, ValueError):
+                    continue  # unreadable: its images are embedded again
+                index.update({k: (part.name, i) for i, k in enumerate(keys)})
+            self._index = index
+        return self._index
+
+    def _part_vectors(self, name: str) -> np.ndarray:
+        if name not in self._parts:
+            import pyarrow.parquet as pq
+
+            column = pq.read_table(self.table_dir / name, columns=["embedding"]).column("embedding")
+            raw = b"".join(v.as_py() for v in column)
+            if len(self._parts) >= 4:
+                self._parts.pop(next(iter(self._parts)))
+            self._parts[name] = np.frombuffer(raw, dtype=np.float16).reshape(len(column), -1)
+        return self._parts[name]
+
+    def _legacy_path(self, key: str) -> Path:
         return self.dir / key[:2] / f"{key}.npy"
 
     def get(self, key: str) -> np.ndarray | None:
-        p = self._path(key)
-        if not p.is_file():
+        if key in self._pending:
+            return self._pending[key]
+        found = self._load_index().get(key)
+        if found is not None:
+            try:
+                return self._part_vectors(found[0])[found[1]].astype(np.float32)
+            except (OSError, ValueError):
+                pass  # a part removed or damaged since the index was read: fall through
+        legacy = self._legacy_path(key)
+        if not legacy.is_file():
             return None
         try:
-            return np.load(p)
+            return np.load(legacy)
         except (OSError, ValueError):
             return None  # a torn write: recompute
 
+    def __len__(self) -> int:
+        return len(self._load_index().keys() | self._pending.keys())
+
+    # ------------------------------------------------------------------ writing
     def put(self, key: str, vector: np.ndarray) -> None:
-        with replacing(self._path(key), suffix=".tmp.npy") as tmp:
-            np.save(tmp, vector.astype(np.float16))
+        self._pending[key] = vector.astype(np.float16)
+        if len(self._pending) >= self.PART_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows as one new part file."""
+        if not self._pending:
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        keys = list(self._pending)
+        vectors = np.stack([self._pending[k] for k in keys]).astype(np.float16)
+        width = vectors.shape[1] * 2
+        table = pa.table(
+            {
+                "key": pa.array(keys, pa.string()),
+                "embedding": pa.array([v.tobytes() for v in vectors], pa.binary(width)),
+            }
+        )
+        name = f"part-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet"
+        with replacing(self.table_dir / name, suffix=".tmp.parquet") as tmp:
+            pq.write_table(table, tmp)
+        if self._index is not None:
+            self._index.update({k: (name, i) for i, k in enumerate(keys)})
+        self._parts[name] = vectors
+        self._pending.clear()
 
 
 class ImageEmbedder:
@@ -164,6 +272,8 @@ class ImageEmbedder:
                 flush()
         if todo:
             flush()
+        if cache is not None:
+            cache.flush()
         return emb, ok
 
 

@@ -83,6 +83,7 @@ class ProductClassifier:
         if not self.uses_images or self.image is None or self.embedder is None:
             return Probabilities(p_text, None, ok, p_text)
         if embeddings is None:
+            cache = cache or EmbeddingCache.from_env(self.embedder)  # batch jobs share a table
             embeddings = self.embedder.embed_bytes(self.image_bytes(frame), cache, on_progress)
         emb, ok = embeddings
         p_image = np.zeros_like(p_text)

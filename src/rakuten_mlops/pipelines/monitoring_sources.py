@@ -107,9 +107,7 @@ def predict(model: Any, rows: pd.DataFrame, settings: Settings) -> list[int]:
     if getattr(model, "uses_images", False) and model.embedder is not None:
         from rakuten_mlops.features.images import EmbeddingCache
 
-        kwargs["cache"] = EmbeddingCache(
-            settings.cache_dir / "embeddings", model.embedder.backbone, model.embedder.image_size
-        )
+        kwargs["cache"] = EmbeddingCache.for_embedder(settings.embeddings_dir, model.embedder)
     return [int(c) for c in model.predict_frame(frame, **kwargs)["prdtypecode"]]
 
 

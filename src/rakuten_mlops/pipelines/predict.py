@@ -112,9 +112,9 @@ class PredictionWriter:
             self._writer.close()
 
 
-def _prediction_table(model: Any, chunk: pd.DataFrame, version: str) -> pd.DataFrame:
+def _prediction_table(model: Any, chunk: pd.DataFrame, version: str, cache: Any = None) -> pd.DataFrame:
     if len(chunk):
-        out = model.predict_frame(chunk)
+        out = model.predict_frame(chunk, cache=cache) if cache is not None else model.predict_frame(chunk)
         out.index = chunk.index
     else:
         out = pd.DataFrame(
@@ -170,13 +170,18 @@ def predict_file(
         raise MissingInputError(
             f"cannot load model {uri}: {exc}. Train one with `rakuten-mlops pipeline run`"
         ) from exc
+    cache = None
+    if model.uses_images and model.embedder is not None:  # the home's table, shared with the pipeline
+        from rakuten_mlops.features.images import EmbeddingCache
+
+        cache = EmbeddingCache.for_embedder(settings.embeddings_dir, model.embedder)
     advance = progress.task("predicting", total=source.count_rows())
     try:
         for raw in iter_listings(source, chunk_size):
             frame = attach_image_paths(raw, img)
             result = validate(frame, check_images=False, require_labels=False)
             rejects = result.rejects[result.rejects["reason"] == EMPTY_DESIGNATION]
-            writer.write(_prediction_table(model, frame.drop(index=rejects.index), version))
+            writer.write(_prediction_table(model, frame.drop(index=rejects.index), version, cache))
             writer.write_rejects(rejects)
             advance(len(raw))
         if not writer.started:  # an input without rows still gets an output with the columns

@@ -268,9 +268,7 @@ def champion_gold_metrics(
     champion.text.sentence_cache = sentence_cache(settings)
     emb = None
     if champion.uses_images and champion.embedder is not None:
-        cache = EmbeddingCache(
-            settings.cache_dir / "embeddings", champion.embedder.backbone, champion.embedder.image_size
-        )
+        cache = EmbeddingCache.for_embedder(settings.embeddings_dir, champion.embedder)
         emb = champion.embedder.embed_bytes(champion.image_bytes(gold), cache)
     metrics, preds = score_parts(champion, gold, emb)
     return metrics["system"], preds["system"]

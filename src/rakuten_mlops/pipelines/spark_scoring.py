@@ -22,7 +22,7 @@ from rakuten_mlops.data.loader import listings_source
 from rakuten_mlops.data.schema import INDEX, X_COLUMNS, LayoutError
 from rakuten_mlops.data.validation import EMPTY_DESIGNATION
 from rakuten_mlops.errors import InvalidInputError, MissingInputError
-from rakuten_mlops.features.images import MissingExtraError
+from rakuten_mlops.features.images import EmbeddingCache, MissingExtraError
 from rakuten_mlops.lifecycle.registry import configure_mlflow
 from rakuten_mlops.pipelines.predict import DEFAULT_CHUNK_SIZE, champion_uri, model_version_of
 
@@ -32,6 +32,8 @@ PREDICTED = ("prdtypecode", "probability", "category", "modalities")
 # Where a listings file keeps the challenge's index: Spark names an empty CSV header `_c0`.
 _INDEX_NAMES = ("_c0", "__index_level_0__", INDEX, "Unnamed: 0")
 IMAGE_NAME = r"image_(\d+)_product_(\d+)\.jpg$"
+
+EMBEDDINGS_ENV = EmbeddingCache.ENV
 
 
 def require_spark() -> Any:
@@ -111,6 +113,8 @@ def spark_session(master: str | None, chunk_size: int, app_name: str = "rakuten-
         if master.startswith("local"):
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             builder = builder.config("spark.ui.enabled", "false")
+    if os.environ.get(EMBEDDINGS_ENV):  # executors read and extend the same embedding table
+        builder = builder.config(f"spark.executorEnv.{EMBEDDINGS_ENV}", os.environ[EMBEDDINGS_ENV])
     return (
         builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(chunk_size))
@@ -199,6 +203,10 @@ def score_with_spark(
     configure_mlflow(settings)
     uri = model_uri or champion_uri(settings)
     version = _version(uri, settings)
+    if images_dir is not None and master is not None and master.startswith("local"):
+        # local executors share this machine's disk: they use the home's embedding table, as the
+        # pipeline and `predict` do (on a cluster, set RAKUTEN_EMBEDDINGS_DIR to a shared path)
+        os.environ.setdefault(EMBEDDINGS_ENV, str(settings.embeddings_dir))
     spark = spark_session(master, chunk_size)
     try:
         return _score(spark, source, str(output_path), images_dir, uri, version)

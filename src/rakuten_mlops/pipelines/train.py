@@ -49,7 +49,7 @@ def embed(
         return summary
     splits = load_splits(work)
     embedder = make_embedder(params)
-    cache = EmbeddingCache(settings.cache_dir / "embeddings", params.image.backbone, params.image.image_size)
+    cache = EmbeddingCache.for_embedder(settings.embeddings_dir, embedder)
     total = sum(len(df) for df in splits.values())
     advance = progress.task(f"embedding images ({params.image.backbone})", total=total)
     arrays: dict[str, np.ndarray] = {}
