@@ -131,7 +131,12 @@ def _print_run(summary: dict[str, Any]) -> None:
         f"rows: {ing['accepted']} accepted, {ing['rejected']} rejected; splits: {summary['split']['sizes']}"
     )
     choice = summary["train"].get("text_model")
-    if choice:
+    if choice and choice.get("kind") == "transformer":
+        console.print(
+            f"text model: [bold]transformer[/] ({choice['backbone']}; best epoch {choice['best_epoch']} "
+            f"of {choice['epochs_run']} on {choice['device']}, precision {choice['precision']})"
+        )
+    elif choice:
         cv = ", ".join(f"{n} {c['cv_weighted_f1']:.4f}" for n, c in choice["candidates"].items())
         console.print(f"text model: [bold]{choice['chosen']}[/] (cross-validated weighted F1 on train: {cv})")
     refit = summary["refit"]

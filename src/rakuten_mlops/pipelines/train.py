@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import joblib
 import numpy as np
@@ -19,12 +19,15 @@ from rakuten_mlops.features.sentences import ENCODER as SENTENCE_ENCODER
 from rakuten_mlops.features.sentences import SentenceCache
 from rakuten_mlops.models.fusion import FusionClassifier
 from rakuten_mlops.models.image import ImageClassifier, align_proba
-from rakuten_mlops.models.product import ProductClassifier
+from rakuten_mlops.models.product import ProductClassifier, TextModel
 from rakuten_mlops.models.pyfunc import save_product_classifier
 from rakuten_mlops.models.text import TextClassifier
+from rakuten_mlops.models.transformer import TransformerTextClassifier
 from rakuten_mlops.pipelines.ingest import load_splits
 from rakuten_mlops.pipelines.layout import WorkDir, read_json, write_json
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
+
+TextModelT = TypeVar("TextModelT", TextClassifier, TransformerTextClassifier)
 
 
 def images_enabled(work: WorkDir, params: Params) -> bool:
@@ -88,8 +91,8 @@ def sentence_cache(settings: Settings | None = None) -> SentenceCache:
 
 
 def with_embedding_aids(
-    text: TextClassifier, progress: Progress | None = None, settings: Settings | None = None
-) -> TextClassifier:
+    text: TextModelT, progress: Progress | None = None, settings: Settings | None = None
+) -> TextModelT:
     """Give a text model the embedding cache and a progress bar (neither is pickled with it)."""
     text.sentence_cache = sentence_cache(settings)
     if progress is not None:
@@ -97,10 +100,48 @@ def with_embedding_aids(
     return text
 
 
+def fit_transformer(
+    train: pd.DataFrame,
+    val: pd.DataFrame | None,
+    params: Params,
+    progress: Progress | None = None,
+    checkpoint_dir: Path | None = None,
+) -> TransformerTextClassifier:
+    """Fine-tune the transformer text model, early-stopped on `val` (its `val_proba_` feed the fusion)."""
+    progress = progress or NullProgress()
+    tp = params.text.transformer
+    backbone = "a tiny random backbone" if tp.tiny is not None else tp.model
+    progress.log(f"fine-tuning {backbone} on {len(train)} rows (at most {tp.epochs} epochs)")
+    text = TransformerTextClassifier(tp, random_state=params.seed, checkpoint_dir=checkpoint_dir)
+
+    def log_epoch(metrics: dict[str, float]) -> None:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "epoch")
+        progress.log(f"epoch {int(metrics['epoch'])}: {shown}")
+
+    text.on_epoch = log_epoch
+    val_data = (val, val[LABEL].to_numpy()) if val is not None and len(val) else None
+    text.fit(train, train[LABEL].to_numpy(), val=val_data)
+    progress.log(
+        f"text model: transformer on {text.device_} ({text.precision_}), best epoch {text.best_epoch_}"
+    )
+    return text
+
+
 def fit_text(
-    train: pd.DataFrame, params: Params, progress: Progress | None = None, settings: Settings | None = None
-) -> TextClassifier:
-    """The text model; its out-of-fold probabilities (`oof_proba_`) feed the fusion."""
+    train: pd.DataFrame,
+    params: Params,
+    progress: Progress | None = None,
+    settings: Settings | None = None,
+    val: pd.DataFrame | None = None,
+    checkpoint_dir: Path | None = None,
+) -> TextModel:
+    """The text model; its out-of-fold probabilities (`oof_proba_`) feed the fusion.
+
+    With `text.kind: transformer`, a fine-tuned transformer early-stopped on `val`, whose
+    validation probabilities (`val_proba_`) feed the fusion instead.
+    """
+    if params.text.kind == "transformer":
+        return fit_transformer(train, val, params, progress, checkpoint_dir)
     progress = progress or NullProgress()
     progress.log(f"training text model on {len(train)} rows")
     text = with_embedding_aids(TextClassifier(params.text, random_state=params.seed), progress, settings)
@@ -129,19 +170,42 @@ def fit_image(
     return image.fit(emb[ok], y[ok])
 
 
+def _fit_fusion_on_validation(
+    text: TransformerTextClassifier,
+    image: ImageClassifier,
+    val: tuple[pd.DataFrame, tuple[np.ndarray, np.ndarray] | None] | None,
+    params: Params,
+) -> FusionClassifier | None:
+    """A transformer has no out-of-fold probabilities: the fusion learns from the validation split,
+    which neither member learned from (the transformer only chose its epoch count on it)."""
+    p_text = getattr(text, "val_proba_", None)
+    if val is None or val[1] is None or p_text is None:
+        return None
+    frame, (emb, ok) = val[0], val[1]
+    y = frame[LABEL].to_numpy()[ok]
+    if not ok.any() or len(np.unique(y)) < 2:
+        return None
+    p_image = align_proba(image.predict_proba(emb[ok]), image.classes_, text.classes_)
+    return FusionClassifier(C=params.fusion.C).fit(p_text[ok], p_image, y)
+
+
 def assemble(
-    text: TextClassifier,
+    text: TextModel,
     image: ImageClassifier | None,
     train: pd.DataFrame,
     embeddings: tuple[np.ndarray, np.ndarray] | None,
     params: Params,
+    val: tuple[pd.DataFrame, tuple[np.ndarray, np.ndarray] | None] | None = None,
 ) -> ProductClassifier:
-    """Fit the fusion on out-of-fold probabilities and put the parts together."""
+    """Fit the fusion on out-of-fold probabilities (a transformer: on `val`) and put the parts together."""
     model = ProductClassifier(text=text, top_k=params.evaluation.top_k)
     if image is not None and embeddings is not None:
         model.image, model.embedder = image, make_embedder(params)
         ok = embeddings[1]
-        if params.fusion.enabled and image.oof_proba_ is not None:
+        if isinstance(text, TransformerTextClassifier):
+            if params.fusion.enabled:
+                model.fusion = _fit_fusion_on_validation(text, image, val, params)
+        elif params.fusion.enabled and image.oof_proba_ is not None:
             p_text = text.oof_proba_[ok]
             p_image = align_proba(image.oof_proba_, image.classes_, text.classes_)
             model.fusion = FusionClassifier(C=params.fusion.C).fit(
@@ -149,6 +213,8 @@ def assemble(
             )
     # Out-of-fold probabilities are training by-products: the served model does not carry them.
     text.oof_proba_ = None  # type: ignore[assignment]
+    if isinstance(text, TransformerTextClassifier):
+        text.val_proba_ = None
     if image is not None:
         image.oof_proba_ = None
     model.metadata = {
@@ -178,13 +244,19 @@ def _parts_dir(work: WorkDir) -> Path:
     return work.root / "model_parts"
 
 
+def checkpoint_dir(work: WorkDir) -> Path:
+    """Where a transformer keeps its starting weights and epoch checkpoints (a rerun resumes them)."""
+    return work.root / "checkpoints" / "text"
+
+
 def train_text(
     work: WorkDir, params: Params, progress: Progress | None = None, settings: Settings | None = None
 ) -> dict[str, Any]:
     """Step: fit the text model alone (runs beside `embed` in the Airflow DAG)."""
-    train_frame = load_splits(work)["train"]
+    splits = load_splits(work)
+    train_frame = splits["train"]
     t0 = time.perf_counter()
-    text = fit_text(train_frame, params, progress, settings)
+    text = fit_text(train_frame, params, progress, settings, splits["val"], checkpoint_dir(work))
     _parts_dir(work).mkdir(parents=True, exist_ok=True)
     joblib.dump(text, _parts_dir(work) / "text.joblib")
     info = {
@@ -216,10 +288,12 @@ def fuse(work: WorkDir, params: Params) -> dict[str, Any]:
         if not (parts / f"{name}.joblib").is_file():
             raise MissingInputError(f"{parts / name}.joblib is missing: run the `{step}` step first")
     embeddings = load_embeddings(work)
-    train_frame = load_splits(work)["train"]
+    splits = load_splits(work)
+    train_frame = splits["train"]
     emb = embeddings["train"] if embeddings else None
+    val = (splits["val"], embeddings["val"] if embeddings else None)
     model = assemble(
-        joblib.load(parts / "text.joblib"), joblib.load(parts / "image.joblib"), train_frame, emb, params
+        joblib.load(parts / "text.joblib"), joblib.load(parts / "image.joblib"), train_frame, emb, params, val
     )
     path = save_product_classifier(model, work.model_dir)
     info = {"train_rows": len(train_frame), **_model_info(model, emb), "model_path": str(path)}
