@@ -5,6 +5,7 @@ Nothing is downloaded: the backbone and its tokenizer are built here from the tr
 
 from __future__ import annotations
 
+import copy
 import io
 import sys
 from pathlib import Path
@@ -118,6 +119,33 @@ def test_explanations_are_refused_cleanly(trained: tuple[TransformerTextClassifi
     clf, val = trained
     with pytest.raises(ExplanationUnavailable, match="not available for a transformer"):
         explain_listing(ProductClassifier(text=clf), val.head(1), int(clf.classes_[0]))
+
+
+def test_fusion_learns_from_the_validation_split(
+    trained: tuple[TransformerTextClassifier, pd.DataFrame],
+) -> None:
+    from rakuten_mlops.config import Params
+    from rakuten_mlops.models.image import ImageClassifier
+    from rakuten_mlops.pipelines.train import assemble
+
+    clf, val = trained
+    text = copy.deepcopy(clf)
+    train = listings(24, 0)
+    rng = np.random.default_rng(0)
+    codes = sorted(WORDS)
+
+    def embeddings(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        centre = np.eye(8)[[codes.index(c) for c in frame["prdtypecode"]]]  # an informative image
+        return centre + rng.normal(0, 0.3, (len(frame), 8)), np.ones(len(frame), dtype=bool)
+
+    emb = embeddings(train)
+    image = ImageClassifier(cv_folds=2).fit(emb[0], train["prdtypecode"].to_numpy())
+    params = Params.model_validate({"image": {"image_size": 64}})
+    model = assemble(text, image, train, emb, params, val=(val, embeddings(val)))
+    assert model.fusion is not None  # learned from validation predictions (no out-of-fold ones)
+    assert text.val_proba_ is None  # a training by-product, not carried by the served model
+    no_val = assemble(copy.deepcopy(clf), image, train, emb, params, val=None)
+    assert no_val.fusion is None  # nothing held out: no fusion rather than one fitted on training rows
 
 
 def test_refit_trains_for_the_epochs_early_stopping_chose(
