@@ -102,7 +102,10 @@ def train_wordpiece(texts: list[str], vocab_size: int) -> Any:
     tok.normalizer = tk.normalizers.BertNormalizer(lowercase=True, strip_accents=False)
     tok.pre_tokenizer = tk.pre_tokenizers.BertPreTokenizer()
     tok.train_from_iterator(
-        texts, tk.trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS))
+        texts,
+        tk.trainers.WordPieceTrainer(
+            vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False
+        ),
     )
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = tk.processors.TemplateProcessing(
