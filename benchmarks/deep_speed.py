@@ -9,8 +9,9 @@ early stop) is fine-tuned on the built-in sample (`generate_sample`, 40 rows per
 average, no images), 90 % train / 10 % validation. Training samples/s is the training rows over
 the wall time of each epoch's optimisation loop (validation excluded), mean over epochs.
 Inference is timed on the validation listings: one listing per call (median of `--repeats`
-calls), and the validation listings repeated 5 times in batches of `inference_batch_size`, with the runtime forced to
-PyTorch, then to ONNX Runtime (CPU). The machine's load average is recorded beside the figures.
+calls), and the validation listings repeated 5 times in batches of `inference_batch_size`,
+with the runtime forced to PyTorch, then to ONNX Runtime (CPU). The machine's load average is
+recorded beside the figures.
 """
 
 from __future__ import annotations
