@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import io
+import os
 import sys
 from pathlib import Path
 
@@ -233,3 +234,37 @@ def test_a_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "transformers", None)  # import fails as if not installed
     with pytest.raises(rt.MissingDeepExtraError, match=r"rakuten-mlops\[deep\]"):
         rt.require_transformers()
+
+
+NO_TORCH = """
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"torch", "transformers", "torchvision"}:
+            raise ImportError(f"{name} is not installed in this image")
+sys.meta_path.insert(0, Block())
+import joblib, pandas as pd
+model = joblib.load(sys.argv[1])
+frame = pd.DataFrame({"designation": ["piscine hors sol filtre"], "description": [""]})
+print(model.text.uses_onnx(), model.predict_frame(frame)["prdtypecode"].iloc[0])
+assert "torch" not in sys.modules
+"""
+
+
+def test_an_exported_model_predicts_without_torch(
+    trained: tuple[TransformerTextClassifier, pd.DataFrame], tmp_path: Path
+) -> None:
+    import subprocess
+
+    from rakuten_mlops.models.pyfunc import save_product_classifier
+
+    clf, _ = trained
+    path = save_product_classifier(ProductClassifier(text=clf), tmp_path)
+    src = Path(__file__).resolve().parents[2] / "src"
+    done = subprocess.run(
+        [sys.executable, "-c", NO_TORCH, str(path)], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(src)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    uses_onnx, code = done.stdout.split()
+    assert uses_onnx == "True" and int(code) in WORDS
