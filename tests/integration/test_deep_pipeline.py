@@ -6,6 +6,10 @@ Nothing is downloaded: the tiny backbone and its tokenizer are built from the tr
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -35,33 +39,47 @@ def invoke(*args: str) -> str:
     return result.output
 
 
-@pytest.fixture
-def tiny_recipe(tmp_path: Path) -> Path:
+@dataclass(frozen=True)
+class DeepRun:
+    home: Path
+    data: Path
+    output: str
+
+
+@pytest.fixture(scope="module")
+def deep_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeepRun]:
+    """`pipeline run` with the tiny recipe (3 epochs) on a small text-only sample, in a home of its own."""
+    from rakuten_mlops.simulation.core.sample import generate_sample
+
+    root = tmp_path_factory.mktemp("deep")
     raw = yaml.safe_load((REPO_ROOT / "params" / "deep-tiny.yaml").read_text())
     raw["text"]["transformer"]["epochs"] = 3
     raw["promotion"]["min_f1"] = 0.0  # three epochs on ~200 rows: the gate's logic is what is tested
-    path = tmp_path / "deep-tiny.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    load_params(path)  # still a valid recipe
-    return path
+    recipe = root / "deep-tiny.yaml"
+    recipe.write_text(yaml.safe_dump(raw))
+    load_params(recipe)  # still a valid recipe
+    data = root / "data"
+    generate_sample(data, n_per_class=10, seed=11, with_images=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAKUTEN_HOME", str(root / "home"))
+        for var in ("RAKUTEN_MLFLOW_TRACKING_URI", "RAKUTEN_DATABASE_URL", "RAKUTEN_PARAMS_PATH"):
+            mp.delenv(var, raising=False)
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        mp.chdir(root)  # MLflow may write ./mlruns: keep it out of the checkout
+        get_settings.cache_clear()
+        output = invoke("pipeline", "run", "--data-dir", str(data), "--params", str(recipe))
+        yield DeepRun(root / "home", data, output)
+    get_settings.cache_clear()
 
 
-def test_tiny_recipe_trains_registers_predicts_and_serves(
-    home: Path, tmp_path: Path, tiny_recipe: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_tiny_recipe_trains_registers_predicts_and_serves(deep_run: DeepRun, tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
     from rakuten_mlops.serving.app import create_app
     from rakuten_mlops.serving.users import create_user
-    from rakuten_mlops.simulation.core.sample import generate_sample
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    monkeypatch.chdir(tmp_path)  # MLflow may write ./mlruns: keep it out of the checkout
-    data = tmp_path / "data"
-    generate_sample(data, n_per_class=10, seed=11, with_images=False)
-
-    out = invoke("pipeline", "run", "--data-dir", str(data), "--params", str(tiny_recipe))
+    out, home, data = deep_run.output, deep_run.home, deep_run.data
     assert "text model: transformer" in out and "PROMOTED" in out, out
     assert (home / "pipeline" / "checkpoints" / "text" / "state.pt").is_file()
     settings = get_settings()
@@ -99,3 +117,24 @@ def test_tiny_recipe_trains_registers_predicts_and_serves(
         assert answer["model_version"] == "1" and 0 <= answer["probability"] <= 1
         explained = api.post("/v1/predict", json={**body, "explain": True}, headers=headers)
         assert explained.status_code == 501 and "not available" in explained.text
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pyspark") is None, reason="pyspark missing: the [spark] extra")
+@pytest.mark.skipif(shutil.which("java") is None, reason="no Java runtime: `make system-deps`")
+def test_spark_scoring_serves_the_deep_champion_like_predict(deep_run: DeepRun, tmp_path: Path) -> None:
+    from rakuten_mlops.pipelines.predict import predict_file
+    from rakuten_mlops.pipelines.spark_scoring import score_with_spark
+
+    settings = get_settings()
+    uri = f"models:/{settings.model_name}@champion"
+    listings = deep_run.data / X_TEST
+    local = predict_file(listings, tmp_path / "local.parquet", settings, None, uri)
+    result = score_with_spark(listings, tmp_path / "scores", settings, None, uri, "local[1]", 32)
+    assert result["predicted"] == local["predicted"] > 0
+    expected = pd.read_parquet(tmp_path / "local.parquet")
+    scores = pd.read_parquet(tmp_path / "scores")
+    scores["prdtypecode"] = scores["prdtypecode"].astype("int64")
+    joined = expected.join(scores.set_index("index"), rsuffix="_spark", how="inner")
+    assert len(joined) == len(expected)
+    assert (joined["prdtypecode"] == joined["prdtypecode_spark"]).all()
+    assert (joined["probability"] - joined["probability_spark"]).abs().max() < 1e-5
