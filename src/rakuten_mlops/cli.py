@@ -144,7 +144,7 @@ def _print_run(summary: dict[str, Any]) -> None:
     console.print(
         f"registered model learned from {refit['rows']} rows ({learned}); "
         f"gold weighted F1 {refit['gold_weighted_f1']:.4f}"
-        + ("" if refit["enabled"] else " (refit off: split.refit is false)")
+        + ("" if refit["enabled"] else f" (refit off: {refit.get('reason', 'split.refit is false')})")
     )
     reg, pro = summary["register"], summary["promote"]
     verdict = "[green]PROMOTED to champion[/]" if pro["promote"] else "[yellow]not promoted[/]"

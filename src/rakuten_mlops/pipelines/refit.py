@@ -70,12 +70,17 @@ def refit(
     work.refit_dir.mkdir(parents=True, exist_ok=True)
     (work.refit_dir / MODEL_ARTIFACT).unlink(missing_ok=True)  # never register a stale refit
     started = time.perf_counter()
-    transformer = isinstance(evaluated.text, TransformerTextClassifier)
-    if params.split.refit and transformer and evaluated.fusion is not None:
-        progress.log("a fused transformer system is not refitted (its fusion needs the validation split)")
+    # A fusion fitted on the validation split (transformer text or fine-tuned image) needs rows
+    # that neither member learned from: a refit on train + val + test would leave none.
+    on_val = evaluated.fusion is not None and (
+        isinstance(evaluated.text, TransformerTextClassifier)
+        or evaluated.metadata.get("fusion_fitted_on") == "val"
+    )
+    if params.split.refit and on_val:
+        progress.log("not refitted: the fusion was fitted on the validation split (see docs/deep.md)")
         parts = ("train",)
         frame = splits["train"]
-    if params.split.refit and not (transformer and evaluated.fusion is not None):
+    if params.split.refit and not on_val:
         chosen = evaluated.text.chosen_
         progress.log(f"refitting on {len(frame)} rows ({' + '.join(parts)}), text model {chosen}")
         if evaluated.fusion is None:  # the text model answers alone: no new selection
@@ -108,7 +113,8 @@ def refit(
     ).to_parquet(work.refit_dir / GOLD_PREDICTIONS_FILE)
     frame[["productid", LABEL]].to_csv(work.refit_dir / TRAIN_ROWS_FILE, index_label="row")
     info = {
-        "enabled": params.split.refit and parts != ("train",),
+        "enabled": params.split.refit and not on_val,
+        "reason": None if params.split.refit and not on_val else _why_not_refitted(params),
         "rows": len(frame),
         "parts": list(parts),
         "text_model": model.metadata.get("text_model"),
@@ -119,6 +125,12 @@ def refit(
     write_json(work.refit_dir / "gold_metrics.json", gold)
     write_json(work.refit_dir / "summary.json", info)
     return info
+
+
+def _why_not_refitted(params: Params) -> str:
+    if not params.split.refit:
+        return "split.refit is false"
+    return "the fusion was fitted on the validation split"
 
 
 def final_model_path(work: WorkDir) -> Path:

@@ -19,6 +19,7 @@ from rakuten_mlops.features.sentences import ENCODER as SENTENCE_ENCODER
 from rakuten_mlops.features.sentences import SentenceCache
 from rakuten_mlops.models.fusion import FusionClassifier
 from rakuten_mlops.models.image import ImageClassifier, align_proba
+from rakuten_mlops.models.image_finetune import FineTunedImageNet, SoftmaxHead
 from rakuten_mlops.models.product import ProductClassifier, TextModel
 from rakuten_mlops.models.pyfunc import save_product_classifier
 from rakuten_mlops.models.text import TextClassifier
@@ -44,8 +45,10 @@ def embed(
 ) -> dict[str, Any]:
     """Embed every split's images into one .npz (keys `<part>_emb`, `<part>_ok`); cached per image."""
     progress = progress or NullProgress()
-    if not images_enabled(work, params):
+    if not images_enabled(work, params) or params.image.kind == "finetune":
         reason = "params: image.enabled is false" if not params.image.enabled else "the data has no images"
+        if params.image.kind == "finetune" and images_enabled(work, params):
+            reason = "image.kind is finetune: the fine-tuned network reads the images (train_image step)"
         summary = {"enabled": False, "reason": reason}
         write_json(work.root / "features" / "summary.json", summary)
         np.savez(work.embeddings_path)  # an empty archive: downstream steps train text only
@@ -271,6 +274,8 @@ def train_text(
 
 def train_image(work: WorkDir, params: Params, progress: Progress | None = None) -> dict[str, Any]:
     """Step: fit the image head on the cached embeddings (nothing when images are not used)."""
+    if params.image.kind == "finetune":
+        return _train_finetuned_image(work, params, progress)
     embeddings = load_embeddings(work)
     train_frame = load_splits(work)["train"]
     image = fit_image(train_frame, embeddings["train"] if embeddings else None, params, progress)
@@ -279,6 +284,56 @@ def train_image(work: WorkDir, params: Params, progress: Progress | None = None)
     info = {"trained": image is not None}
     write_json(_parts_dir(work) / "image.json", info)
     return info
+
+
+def _train_finetuned_image(work: WorkDir, params: Params, progress: Progress | None) -> dict[str, Any]:
+    """Fine-tune the image network on the train split's images, early-stopped on the validation ones."""
+    progress = progress or NullProgress()
+    net = None
+    if images_enabled(work, params):
+        splits = load_splits(work)
+        train, val = splits["train"], splits["val"]
+        progress.log(f"fine-tuning {params.image.finetune.backbone} on {len(train)} training images")
+        net = FineTunedImageNet(params.image.finetune, params.image.image_size, params.seed)
+
+        def log_epoch(m: dict[str, float]) -> None:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in m.items() if k != "epoch")
+            progress.log(f"image epoch {int(m['epoch'])}: {shown}")
+
+        net.fit(
+            [read_image_bytes(p) for p in train[IMAGE_PATH]], train[LABEL].to_numpy(),
+            val=([read_image_bytes(p) for p in val[IMAGE_PATH]], val[LABEL].to_numpy()), on_epoch=log_epoch,
+        )  # fmt: skip
+    _parts_dir(work).mkdir(parents=True, exist_ok=True)
+    joblib.dump(net, _parts_dir(work) / "image.joblib")
+    info = {"trained": net is not None, "kind": "finetune", "history": net.history_ if net else None}
+    write_json(_parts_dir(work) / "image.json", info)
+    return info
+
+
+def assemble_finetuned(
+    text: TextModel, net: FineTunedImageNet, train: pd.DataFrame, val: pd.DataFrame, params: Params
+) -> ProductClassifier:
+    """Text + fine-tuned image network; the fusion is fitted on the validation split, which neither
+    member learned from (the text model was fitted on train; the network only chose its epoch on it)."""
+    p_text_val = getattr(text, "val_proba_", None)
+    if p_text_val is None and len(val):
+        p_text_val = text.predict_proba(val)
+    model = assemble(text, None, train, None, params)
+    model.image, model.embedder = SoftmaxHead(net.classes_), net  # type: ignore[assignment]
+    if params.fusion.enabled and p_text_val is not None:
+        logits, ok = net.embed_bytes([read_image_bytes(p) for p in val[IMAGE_PATH]])
+        y = val[LABEL].to_numpy()[ok]
+        if ok.any() and len(np.unique(y)) >= 2:
+            p_image = align_proba(
+                SoftmaxHead(net.classes_).predict_proba(logits[ok]), net.classes_, text.classes_
+            )
+            model.fusion = FusionClassifier(C=params.fusion.C).fit(p_text_val[ok], p_image, y)
+            model.metadata["fusion_fitted_on"] = "val"
+    model.metadata["image_model"] = (
+        f"finetuned {params.image.finetune.backbone} (best epoch {net.best_epoch_})"
+    )
+    return model
 
 
 def fuse(work: WorkDir, params: Params) -> dict[str, Any]:
@@ -292,9 +347,11 @@ def fuse(work: WorkDir, params: Params) -> dict[str, Any]:
     train_frame = splits["train"]
     emb = embeddings["train"] if embeddings else None
     val = (splits["val"], embeddings["val"] if embeddings else None)
-    model = assemble(
-        joblib.load(parts / "text.joblib"), joblib.load(parts / "image.joblib"), train_frame, emb, params, val
-    )
+    text, image = joblib.load(parts / "text.joblib"), joblib.load(parts / "image.joblib")
+    if isinstance(image, FineTunedImageNet):
+        model = assemble_finetuned(text, image, train_frame, splits["val"], params)
+    else:
+        model = assemble(text, image, train_frame, emb, params, val)
     path = save_product_classifier(model, work.model_dir)
     info = {"train_rows": len(train_frame), **_model_info(model, emb), "model_path": str(path)}
     write_json(work.model_dir / "summary.json", info)
