@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -96,17 +97,38 @@ def autocast_dtype(precision: str) -> Any:
 
 
 def train_wordpiece(texts: list[str], vocab_size: int) -> Any:
-    """A BERT-style WordPiece tokenizer learned from `texts` (lower-cased, accents kept)."""
+    """A BERT-style WordPiece tokenizer learned from `texts` (lower-cased, accents kept).
+
+    The `tokenizers` library's BERT normaliser and pre-tokeniser cut the words; the vocabulary is
+    the special tokens, every character seen (alone and as a `##` continuation), then the most
+    frequent words and word endings (`##` + the last 2–4 characters, weighted by word counts),
+    ties broken alphabetically. Built here rather than by the library's `WordPieceTrainer`, whose
+    vocabulary changes from run to run on the same texts (ties broken in hash order): the same
+    data and seed must give the same model.
+    """
     tk = require_tokenizers()
-    tok = tk.Tokenizer(tk.models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = tk.normalizers.BertNormalizer(lowercase=True, strip_accents=False)
-    tok.pre_tokenizer = tk.pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(
-        texts,
-        tk.trainers.WordPieceTrainer(
-            vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False
-        ),
-    )
+    normalizer = tk.normalizers.BertNormalizer(lowercase=True, strip_accents=False)
+    pre_tokenizer = tk.pre_tokenizers.BertPreTokenizer()
+    words: Counter[str] = Counter()
+    for text in texts:
+        words.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    endings: Counter[str] = Counter()
+    for word, count in words.items():
+        for k in range(2, 5):
+            if len(word) > k:
+                endings["##" + word[-k:]] += count
+    chars = sorted({c for w in words for c in w})
+    vocab = list(dict.fromkeys([*SPECIAL_TOKENS, *chars, *(f"##{c}" for c in chars)]))
+    known = set(vocab)
+    for token, _ in sorted([*words.items(), *endings.items()], key=lambda kv: (-kv[1], kv[0])):
+        if len(vocab) >= vocab_size:
+            break
+        if token not in known:
+            vocab.append(token)
+            known.add(token)
+    tok = tk.Tokenizer(tk.models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = tk.processors.TemplateProcessing(
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
