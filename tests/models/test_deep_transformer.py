@@ -276,3 +276,21 @@ def test_same_data_and_seed_give_the_same_tiny_model() -> None:
     runs = [TransformerTextClassifier(tiny_params(epochs=1, onnx=False), 5).fit(train, y) for _ in range(2)]
     assert runs[0].tokenizer_json_ == runs[1].tokenizer_json_
     np.testing.assert_array_equal(runs[0].predict_proba(train), runs[1].predict_proba(train))
+
+
+def test_epochs_are_logged_to_an_active_mlflow_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)  # MLflow's default artifact root is ./mlruns
+    train = listings(6, 8)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        with mlflow.start_run() as run:
+            clf = TransformerTextClassifier(tiny_params(epochs=2, onnx=False), 2)
+            clf.fit(train, train["prdtypecode"].to_numpy(), val=(train, train["prdtypecode"].to_numpy()))
+        history = mlflow.tracking.MlflowClient().get_metric_history(
+            run.info.run_id, "transformer_val_weighted_f1"
+        )
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert [m.step for m in history] == [1, 2]
