@@ -40,7 +40,7 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/tmp/wheels \
     pip install --no-cache-dir --no-deps --index-url https://download.pytorch.org/whl/cpu \
         "torch==${TORCH_VERSION}" \
  && pip install --no-cache-dir -c /tmp/constraints.txt \
-        "$(ls /tmp/wheels/rakuten_mlops-*.whl)[serve,vision]" \
+        "$(ls /tmp/wheels/rakuten_mlops-*.whl)[serve,vision,deep-serve]" \
  && pip check
 
 WORKDIR /home/rakuten

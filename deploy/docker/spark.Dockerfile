@@ -3,7 +3,7 @@
 # (deploy/spark/entrypoint.sh picks the role from the first argument, as Spark's own images do).
 # Spark comes from the pyspark wheel (its jars include the Kubernetes scheduler); Java 17 from
 # Debian. The executors score with the registered model, so the image holds what its code imports
-# (the `vision` extra for models that use images).
+# (the `vision` extra for models that use images, `deep-serve` for transformer models exported to ONNX).
 # Build from the repository root:
 #   docker build -f deploy/docker/spark.Dockerfile -t ghcr.io/rakuten-mlops/spark:0.1.0 .
 
@@ -48,7 +48,7 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/tmp/wheels \
     pip install --no-cache-dir --no-deps --index-url https://download.pytorch.org/whl/cpu \
         "torch==${TORCH_VERSION}" \
  && pip install --no-cache-dir -c /tmp/constraints.txt \
-        "$(ls /tmp/wheels/rakuten_mlops-*.whl)[spark,vision]" \
+        "$(ls /tmp/wheels/rakuten_mlops-*.whl)[spark,vision,deep-serve]" \
  && pip check
 
 COPY --chmod=0755 deploy/spark/entrypoint.sh /opt/rakuten/entrypoint.sh

@@ -131,7 +131,12 @@ def _print_run(summary: dict[str, Any]) -> None:
         f"rows: {ing['accepted']} accepted, {ing['rejected']} rejected; splits: {summary['split']['sizes']}"
     )
     choice = summary["train"].get("text_model")
-    if choice:
+    if choice and choice.get("kind") == "transformer":
+        console.print(
+            f"text model: [bold]transformer[/] ({choice['backbone']}; best epoch {choice['best_epoch']} "
+            f"of {choice['epochs_run']} on {choice['device']}, precision {choice['precision']})"
+        )
+    elif choice:
         from rakuten_mlops.models.text import selection_line
 
         console.print(f"text model: [bold]{choice['chosen']}[/] ({selection_line(choice)}, on train)")
@@ -140,7 +145,7 @@ def _print_run(summary: dict[str, Any]) -> None:
     console.print(
         f"registered model learned from {refit['rows']} rows ({learned}); "
         f"gold weighted F1 {refit['gold_weighted_f1']:.4f}"
-        + ("" if refit["enabled"] else " (refit off: split.refit is false)")
+        + ("" if refit["enabled"] else f" (refit off: {refit.get('reason', 'split.refit is false')})")
     )
     reg, pro = summary["register"], summary["promote"]
     verdict = "[green]PROMOTED to champion[/]" if pro["promote"] else "[yellow]not promoted[/]"

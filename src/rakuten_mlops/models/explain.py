@@ -30,12 +30,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rakuten_mlops.errors import RakutenError
 from rakuten_mlops.models.fusion import stack_features
 from rakuten_mlops.models.image import align_proba
 from rakuten_mlops.models.product import ProductClassifier
 from rakuten_mlops.models.text import TOKEN_PATTERN, TextClassifier
 
 TOP_TERMS = 10
+
+
+class ExplanationUnavailable(RakutenError, RuntimeError):
+    """The model's text member has no word-level explanation (a fine-tuned transformer)."""
+
+
 _TOKEN = re.compile(TOKEN_PATTERN)
 _CHUNK = re.compile(r"\S+")
 _SPACES = re.compile(r"\s\s+")  # what scikit-learn's "char" analyzer squeezes
@@ -176,6 +183,8 @@ def explain_listing(
         top: how many terms to return, strongest first (only those that pushed towards `code`).
     """
     text = model.text
+    if not isinstance(text, TextClassifier):
+        raise ExplanationUnavailable("explanations are not available for a transformer text model")
     index = int(np.flatnonzero(text.classes_ == code)[0])
     p_text, text_parts = _text_parts(text, frame, index)
     parts = text_parts

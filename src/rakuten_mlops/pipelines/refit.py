@@ -5,6 +5,10 @@ model that is registered and judged by the promotion gate on gold is the refitte
 learned from train + val + test with the choices training made: the text candidate and the
 fusion choice are kept, nothing is selected again; a fused system gets a new fusion on
 out-of-fold probabilities of the refit rows (see `ProductClassifier.refit`).
+A transformer text model is trained again on those rows for the epoch count early stopping chose
+(see `TransformerTextClassifier.refit`). A fused system with a transformer is not refitted: its
+fusion learned from the validation split's predictions, and a refit on train + val + test would
+leave no held-out rows to learn a new one from; the train-split model is registered as it is.
 Gold never feeds a fit. ``split.refit: false`` registers the train-split model as it is.
 """
 
@@ -22,12 +26,14 @@ from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.schema import LABEL
 from rakuten_mlops.models.product import ProductClassifier
 from rakuten_mlops.models.pyfunc import MODEL_ARTIFACT, save_product_classifier
+from rakuten_mlops.models.transformer import TransformerTextClassifier
 from rakuten_mlops.pipelines.evaluate import score_parts
 from rakuten_mlops.pipelines.ingest import load_splits
 from rakuten_mlops.pipelines.layout import WorkDir, read_json, write_json
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
 from rakuten_mlops.pipelines.train import (
     assemble,
+    checkpoint_dir,
     fit_image,
     fit_text,
     load_embeddings,
@@ -64,11 +70,23 @@ def refit(
     work.refit_dir.mkdir(parents=True, exist_ok=True)
     (work.refit_dir / MODEL_ARTIFACT).unlink(missing_ok=True)  # never register a stale refit
     started = time.perf_counter()
-    if params.split.refit:
+    # A fusion fitted on the validation split (transformer text or fine-tuned image) needs rows
+    # that neither member learned from: a refit on train + val + test would leave none.
+    on_val = evaluated.fusion is not None and (
+        isinstance(evaluated.text, TransformerTextClassifier)
+        or evaluated.metadata.get("fusion_fitted_on") == "val"
+    )
+    if params.split.refit and on_val:
+        progress.log("not refitted: the fusion was fitted on the validation split (see docs/deep.md)")
+        parts = ("train",)
+        frame = splits["train"]
+    if params.split.refit and not on_val:
         chosen = evaluated.text.chosen_
         progress.log(f"refitting on {len(frame)} rows ({' + '.join(parts)}), text model {chosen}")
         if evaluated.fusion is None:  # the text model answers alone: no new selection
             with_embedding_aids(evaluated.text, progress, settings)
+            if isinstance(evaluated.text, TransformerTextClassifier):
+                evaluated.text.checkpoint_dir = checkpoint_dir(work)
             model = evaluated.refit(frame, frame[LABEL].to_numpy())
         else:
             # The fusion weighs probabilities whose scales grow with the rows each part learned
@@ -95,7 +113,8 @@ def refit(
     ).to_parquet(work.refit_dir / GOLD_PREDICTIONS_FILE)
     frame[["productid", LABEL]].to_csv(work.refit_dir / TRAIN_ROWS_FILE, index_label="row")
     info = {
-        "enabled": params.split.refit,
+        "enabled": params.split.refit and not on_val,
+        "reason": None if params.split.refit and not on_val else _why_not_refitted(params),
         "rows": len(frame),
         "parts": list(parts),
         "text_model": model.metadata.get("text_model"),
@@ -106,6 +125,12 @@ def refit(
     write_json(work.refit_dir / "gold_metrics.json", gold)
     write_json(work.refit_dir / "summary.json", info)
     return info
+
+
+def _why_not_refitted(params: Params) -> str:
+    if not params.split.refit:
+        return "split.refit is false"
+    return "the fusion was fitted on the validation split"
 
 
 def final_model_path(work: WorkDir) -> Path:

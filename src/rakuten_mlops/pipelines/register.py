@@ -47,6 +47,7 @@ from rakuten_mlops.models.pyfunc import (
     load_product_classifier,
     package_code,
     pip_requirements,
+    text_runtime,
 )
 from rakuten_mlops.pipelines.evaluate import score_parts
 from rakuten_mlops.pipelines.history import record_history
@@ -196,6 +197,9 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
         )
         mlflow.log_metrics({**_flat_metrics(report), **_selection_metrics(model)})
         mlflow.log_dict(_selection(model), "evaluation/text_model_selection.json")
+        for epoch in _selection(model).get("history", []):  # a transformer's per-epoch metrics
+            step = int(epoch["epoch"])
+            mlflow.log_metrics({f"transformer_{k}": v for k, v in epoch.items() if k != "epoch"}, step=step)
         mlflow.log_artifact(str(work.refit_dir / TRAIN_ROWS_FILE), artifact_path="data")
         mlflow.log_artifacts(str(work.eval_dir), artifact_path="evaluation")
         mlflow.log_artifact(str(work.ingest / "summary.json"), artifact_path="data")
@@ -210,7 +214,9 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
                 code_paths=[str(package_code(Path(code_dir)))],
                 signature=MODEL_SIGNATURE,
                 input_example=input_example(model.uses_images),
-                pip_requirements=pip_requirements(model.uses_images, model.text.uses_sentences),
+                pip_requirements=pip_requirements(
+                    model.uses_images, model.text.uses_sentences, text_runtime(model)
+                ),
                 registered_model_name=settings.model_name,
             )
         version = str(info.registered_model_version)

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 from starlette.concurrency import run_in_threadpool
 
-from rakuten_mlops.models.explain import explain_listing
+from rakuten_mlops.models.explain import ExplanationUnavailable, explain_listing
 from rakuten_mlops.models.product import ProductClassifier
 from rakuten_mlops.serving.model_holder import LoadedModel
 from rakuten_mlops.serving.product_input import CheckedProduct
@@ -41,7 +41,10 @@ def _explain(loaded: LoadedModel, product: CheckedProduct, code: int) -> dict[st
             "image": pd.Series([product.image.data if product.image else None], dtype=object),
         }
     )
-    return explain_listing(classifier_of(loaded), frame, code)
+    try:
+        return explain_listing(classifier_of(loaded), frame, code)
+    except ExplanationUnavailable as exc:
+        raise NotExplainable(f"model version {loaded.version}: {exc}") from None
 
 
 async def explain_prediction(loaded: LoadedModel, product: CheckedProduct, code: int) -> dict[str, Any]:

