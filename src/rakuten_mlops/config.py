@@ -172,6 +172,9 @@ class ImageParams(_Strict):
     backbone: Literal["efficientnet_lite0"] = "efficientnet_lite0"
     image_size: int = Field(224, ge=32, le=1024)
     batch_size: int = Field(32, ge=1)
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="where the frozen CNN embeds: auto is CUDA, then MPS, then CPU (wherever it runs)"
+    )
     C: float = Field(1.0, gt=0)
 
 

@@ -4,6 +4,7 @@ readers in any process, with the per-image `.npy` layout still read and migrated
 from __future__ import annotations
 
 import io
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -113,3 +114,22 @@ def test_a_logged_model_finds_the_table_through_the_environment(
     cache = EmbeddingCache.from_env(embedder)
     assert cache is not None and cache.dir == tmp_path / "efficientnet_lite0-32"
     assert EmbeddingCache.from_env(embedder) is cache  # one per process: its index is read once
+
+
+def test_the_embedder_runs_on_the_device_asked_for_and_falls_back_to_the_cpu() -> None:
+    pytest.importorskip("torch", reason="needs the 'vision' extra")
+    import torch
+
+    from rakuten_mlops.errors import InvalidInputError
+
+    auto = ImageEmbedder(image_size=32)
+    auto._load()
+    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert auto._device.type == expected
+    assert next(auto._model.parameters()).device.type == expected
+    assert auto.embed_arrays([np.zeros((3, 32, 32), np.float32)]).shape == (1, DIM)
+    restored = pickle.loads(pickle.dumps(auto))  # the network is not pickled: it reloads where it runs
+    assert restored._model is None and restored.device == "auto"
+    if not torch.cuda.is_available():
+        with pytest.raises(InvalidInputError, match=r"image\.device is cuda but this machine has no CUDA"):
+            ImageEmbedder(image_size=32, device="cuda")._load()

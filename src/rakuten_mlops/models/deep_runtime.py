@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rakuten_mlops.errors import InvalidInputError, RakutenError
+from rakuten_mlops.features.images import select_torch_device
 
 DEEP_EXTRA_HINT = "pip install 'rakuten-mlops[deep]' (torch==2.13.0 with pip)"
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -64,19 +65,9 @@ def onnxruntime_or_none() -> Any:
     return onnxruntime
 
 
-def select_device(preference: str) -> Any:
+def select_device(preference: str, setting: str = "text.transformer.device") -> Any:
     """`auto`: CUDA, then Apple MPS, then CPU. An explicit device that is absent is an error."""
-    torch = require_torch()
-    cuda = torch.cuda.is_available()
-    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-    if preference == "auto":
-        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
-    if (preference == "cuda" and not cuda) or (preference == "mps" and not mps):
-        raise InvalidInputError(
-            f"text.transformer.device is {preference} but this machine has no {preference.upper()} "
-            "device that torch can use: set it to auto or cpu"
-        )
-    return torch.device(preference)
+    return select_torch_device(require_torch(), preference, setting)
 
 
 def resolve_precision(preference: str, device: Any) -> str:

@@ -139,7 +139,7 @@ class FineTunedImageNet:
             yv = np.asarray(val[1])[ok_v]
         torch.manual_seed(seed)
         net = build_network(p.backbone, len(self.classes_))
-        device = rt.select_device(p.device)
+        device = rt.select_device(p.device, "image.finetune.device")
         precision = rt.resolve_precision(p.precision, device)
         dtype = rt.autocast_dtype(precision)
         net.to(device)

@@ -37,7 +37,8 @@ def images_enabled(work: WorkDir, params: Params) -> bool:
 
 
 def make_embedder(params: Params) -> ImageEmbedder:
-    return ImageEmbedder(params.image.backbone, params.image.image_size, params.image.batch_size)
+    image = params.image
+    return ImageEmbedder(image.backbone, image.image_size, image.batch_size, image.device)
 
 
 def embed(
