@@ -161,6 +161,7 @@ class ImageFinetuneParams(_Strict):
     augment: bool = Field(True, description="random flips and resized crops while training")
     precision: Literal["auto", "bf16", "fp16", "no"] = "auto"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    onnx: bool = Field(True, description="export to ONNX after training; ONNX Runtime serves it when present")
 
 
 class ImageParams(_Strict):

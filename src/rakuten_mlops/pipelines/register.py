@@ -43,6 +43,7 @@ from rakuten_mlops.models.product import ProductClassifier
 from rakuten_mlops.models.pyfunc import (
     MODEL_CODE_PATH,
     MODEL_SIGNATURE,
+    image_runtime,
     input_example,
     load_product_classifier,
     package_code,
@@ -215,7 +216,7 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
                 signature=MODEL_SIGNATURE,
                 input_example=input_example(model.uses_images),
                 pip_requirements=pip_requirements(
-                    model.uses_images, model.text.uses_sentences, text_runtime(model)
+                    model.uses_images, model.text.uses_sentences, text_runtime(model), image_runtime(model)
                 ),
                 registered_model_name=settings.model_name,
             )
