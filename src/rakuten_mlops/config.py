@@ -88,6 +88,11 @@ class TransformerParams(_Strict):
     seed: int | None = Field(None, description="null: the top-level seed")
     inference_batch_size: int = Field(64, ge=1)
     onnx: bool = Field(True, description="export to ONNX after training; ONNX Runtime serves it when present")
+    blend_tfidf: Literal["auto"] | bool = Field(
+        "auto",
+        description="also fit the TF-IDF model and pool both on the validation split: auto keeps it when"
+        " k-fold cross-validation there says it helps; true always; false never fits it",
+    )
 
 
 class TextParams(_Strict):

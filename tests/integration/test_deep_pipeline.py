@@ -25,6 +25,7 @@ from rakuten_mlops.data.schema import X_TEST
 from rakuten_mlops.lifecycle.registry import client, get_champion
 from rakuten_mlops.models.image_finetune import FineTunedImageNet
 from rakuten_mlops.models.pyfunc import load_product_classifier
+from rakuten_mlops.models.text_blend import BlendedTextModel
 from rakuten_mlops.models.transformer import TransformerTextClassifier
 from tests.helpers import REPO_ROOT
 
@@ -90,13 +91,21 @@ def test_tiny_recipe_trains_registers_predicts_and_serves(deep_run: DeepRun, tmp
     assert champion is not None and str(champion.version) == "1"
 
     model = load_product_classifier(f"models:/{settings.model_name}@champion")
-    assert isinstance(model.text, TransformerTextClassifier) and model.text.uses_onnx()
+    # blend_tfidf: auto — the TF-IDF model stays beside the transformer only if it helped on val.
+    text = model.text.transformer if isinstance(model.text, BlendedTextModel) else model.text
+    assert isinstance(text, TransformerTextClassifier) and text.uses_onnx()
+    assert model.embedder.uses_onnx()  # type: ignore[union-attr]
     assert isinstance(model.embedder, FineTunedImageNet) and model.fusion is not None
     # The fusion learned from the validation split, so the train-split model is the registered one.
     flat = " ".join(out.split())  # the console wraps long lines
     assert "text+image" in flat and "refit off: the fusion was fitted on the validation split" in flat
     run = client(settings).get_run(champion.run_id)
     assert "transformer_val_weighted_f1" in run.data.metrics  # the per-epoch history, logged
+    # Both cross-validated scores of the choice, logged whichever won.
+    assert {"cv_text_transformer_weighted_f1", "cv_text_transformer_with_tfidf_weighted_f1"} <= set(
+        run.data.metrics
+    )
+    assert run.data.tags["text.model"] == model.text.chosen_
 
     preds = tmp_path / "preds.csv"
     invoke("predict", "--input", str(data / X_TEST), "--output", str(preds))

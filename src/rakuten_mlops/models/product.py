@@ -18,10 +18,11 @@ from rakuten_mlops.features.images import EmbeddingCache, ImageEmbedder, read_im
 from rakuten_mlops.models.fusion import FusionClassifier
 from rakuten_mlops.models.image import ImageClassifier, align_proba
 from rakuten_mlops.models.text import TextClassifier
+from rakuten_mlops.models.text_blend import BlendedTextModel
 from rakuten_mlops.models.transformer import TransformerTextClassifier
 
 # The text member: TF-IDF linear models, or a fine-tuned transformer with the same interface.
-TextModel = TextClassifier | TransformerTextClassifier
+TextModel = TextClassifier | TransformerTextClassifier | BlendedTextModel
 
 
 @dataclass

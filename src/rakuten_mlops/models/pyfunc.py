@@ -19,6 +19,7 @@ from mlflow.types.schema import Array, ColSpec, Object, Property, Schema
 
 from rakuten_mlops.errors import InvalidInputError
 from rakuten_mlops.models.product import ProductClassifier
+from rakuten_mlops.models.text_blend import BlendedTextModel
 from rakuten_mlops.models.transformer import TransformerTextClassifier
 
 MODEL_ARTIFACT = "product_classifier.joblib"
@@ -104,9 +105,10 @@ MODEL_SIGNATURE = ModelSignature(
 
 def text_runtime(model: ProductClassifier) -> str | None:
     """`onnx` or `torch` for a transformer text model (what it needs to predict), None otherwise."""
-    if not isinstance(model.text, TransformerTextClassifier):
+    text = model.text.transformer if isinstance(model.text, BlendedTextModel) else model.text
+    if not isinstance(text, TransformerTextClassifier):
         return None
-    return "onnx" if getattr(model.text, "onnx_bytes_", None) is not None else "torch"
+    return "onnx" if getattr(text, "onnx_bytes_", None) is not None else "torch"
 
 
 def image_runtime(model: ProductClassifier) -> str | None:

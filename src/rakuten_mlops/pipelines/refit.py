@@ -26,6 +26,7 @@ from rakuten_mlops.config import Params, Settings
 from rakuten_mlops.data.schema import LABEL
 from rakuten_mlops.models.product import ProductClassifier
 from rakuten_mlops.models.pyfunc import MODEL_ARTIFACT, save_product_classifier
+from rakuten_mlops.models.text_blend import BlendedTextModel
 from rakuten_mlops.models.transformer import TransformerTextClassifier
 from rakuten_mlops.pipelines.evaluate import score_parts
 from rakuten_mlops.pipelines.ingest import load_splits
@@ -73,7 +74,7 @@ def refit(
     # A fusion fitted on the validation split (transformer text or fine-tuned image) needs rows
     # that neither member learned from: a refit on train + val + test would leave none.
     on_val = evaluated.fusion is not None and (
-        isinstance(evaluated.text, TransformerTextClassifier)
+        isinstance(evaluated.text, TransformerTextClassifier | BlendedTextModel)
         or evaluated.metadata.get("fusion_fitted_on") == "val"
     )
     if params.split.refit and on_val:

@@ -23,12 +23,13 @@ from rakuten_mlops.models.image_finetune import FineTunedImageNet, SoftmaxHead
 from rakuten_mlops.models.product import ProductClassifier, TextModel
 from rakuten_mlops.models.pyfunc import save_product_classifier
 from rakuten_mlops.models.text import TextClassifier, selection_line
+from rakuten_mlops.models.text_blend import BlendedTextModel, blend_with_tfidf
 from rakuten_mlops.models.transformer import TransformerTextClassifier
 from rakuten_mlops.pipelines.ingest import load_splits
 from rakuten_mlops.pipelines.layout import WorkDir, read_json, write_json
 from rakuten_mlops.pipelines.progress import NullProgress, Progress
 
-TextModelT = TypeVar("TextModelT", TextClassifier, TransformerTextClassifier)
+TextModelT = TypeVar("TextModelT", bound=TextClassifier | TransformerTextClassifier | BlendedTextModel)
 
 
 def images_enabled(work: WorkDir, params: Params) -> bool:
@@ -145,12 +146,44 @@ def fit_text(
     validation probabilities (`val_proba_`) feed the fusion instead.
     """
     if params.text.kind == "transformer":
-        return fit_transformer(train, val, params, progress, checkpoint_dir)
+        transformer = fit_transformer(train, val, params, progress, checkpoint_dir)
+        return fit_tfidf_blend(transformer, train, val, params, progress, settings)
     progress = progress or NullProgress()
     progress.log(f"training text model on {len(train)} rows")
     text = with_embedding_aids(TextClassifier(params.text, random_state=params.seed), progress, settings)
     text.fit(train, train[LABEL].to_numpy())
     progress.log(f"text model: {text.chosen_} ({selection_line(text.selection_)})")
+    return text
+
+
+def fit_tfidf_blend(
+    transformer: TransformerTextClassifier,
+    train: pd.DataFrame,
+    val: pd.DataFrame | None,
+    params: Params,
+    progress: Progress | None = None,
+    settings: Settings | None = None,
+) -> TransformerTextClassifier | BlendedTextModel:
+    """`text.transformer.blend_tfidf`: also fit the TF-IDF model on `train` and pool it with the
+    transformer on `val` (auto: when k-fold cross-validation on `val` says the pool helps)."""
+    progress = progress or NullProgress()
+    mode = params.text.transformer.blend_tfidf
+    if mode is False:
+        return transformer
+    if val is None or not len(val):
+        progress.log("no validation rows: the TF-IDF model is not blended with the transformer")
+        return transformer
+    progress.log(f"training the TF-IDF text model on {len(train)} rows (blend_tfidf: {mode})")
+    tfidf = with_embedding_aids(TextClassifier(params.text, random_state=params.seed), progress, settings)
+    tfidf.fit(train, train[LABEL].to_numpy())
+    tfidf.oof_proba_ = None  # type: ignore[assignment]
+    text = blend_with_tfidf(
+        transformer, tfidf, val, val[LABEL].to_numpy(), mode,
+        params.fusion.cv_folds, params.text.selection, params.seed,
+    )  # fmt: skip
+    blend: dict[str, Any] = text.selection_["tfidf_blend"]  # type: ignore[assignment]
+    scores = f" ({selection_line(text.selection_)})" if text.selection_["candidates"] else ""
+    progress.log(f"text model: {blend['chosen']}, TF-IDF {blend['tfidf_model']}{scores}")
     return text
 
 
@@ -174,7 +207,7 @@ def fit_image(
 
 
 def _fit_fusion_on_validation(
-    text: TransformerTextClassifier,
+    text: TransformerTextClassifier | BlendedTextModel,
     image: ImageClassifier,
     val: tuple[pd.DataFrame, tuple[np.ndarray, np.ndarray] | None] | None,
     params: Params,
@@ -205,7 +238,7 @@ def assemble(
     if image is not None and embeddings is not None:
         model.image, model.embedder = image, make_embedder(params)
         ok = embeddings[1]
-        if isinstance(text, TransformerTextClassifier):
+        if isinstance(text, TransformerTextClassifier | BlendedTextModel):
             if params.fusion.enabled:
                 model.fusion = _fit_fusion_on_validation(text, image, val, params)
         elif params.fusion.enabled and image.oof_proba_ is not None:
@@ -216,7 +249,7 @@ def assemble(
             )
     # Out-of-fold probabilities are training by-products: the served model does not carry them.
     text.oof_proba_ = None  # type: ignore[assignment]
-    if isinstance(text, TransformerTextClassifier):
+    if isinstance(text, TransformerTextClassifier | BlendedTextModel):
         text.val_proba_ = None
     if image is not None:
         image.oof_proba_ = None
