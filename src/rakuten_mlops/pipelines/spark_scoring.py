@@ -10,6 +10,7 @@ project works without the ``[spark]`` extra.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -106,6 +107,9 @@ def spark_session(master: str | None, chunk_size: int, app_name: str = "rakuten-
 
     # MLflow's per-file download bar would print one line per artefact file of the model
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # py4j logs each connection it closes at INFO, some from finalizers at interpreter exit, when
+    # the streams may be closed already ("--- Logging error ---" after a run)
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     builder = SparkSession.builder.appName(app_name)
     if master is not None:
         require_java()
