@@ -23,6 +23,9 @@ from rakuten_mlops.errors import RakutenError
 DEFAULT_TIMEOUT_S = 30.0
 
 
+COMPARE_TIMEOUT_S = 600.0  # the API scores two models on a gold set the first time a pair is asked
+
+
 class ApiError(RakutenError, RuntimeError):
     """The API refused a call or did not answer; `status` is None when it could not be reached."""
 
@@ -235,6 +238,12 @@ class ApiClient:
         """Per-class test scores with row counts, confusion counts, the gate's same-gold-rows comparison."""
         path = f"/v1/models/versions/{version}/evaluation"
         return dict(self._send("GET", path, f"Reading version {version}'s evaluation", token))
+
+    def compare_with_champion(self, token: str, version: str) -> dict[str, Any]:
+        """`version` and the current champion scored now on `version`'s gold rows (the gate's comparison)."""
+        path = f"/v1/models/versions/{version}/compare"
+        doing = f"Comparing version {version} with the champion"
+        return dict(self._send("GET", path, doing, token, timeout=COMPARE_TIMEOUT_S))
 
     def promotion_history(self, token: str, limit: int = 50) -> dict[str, Any]:
         """Champion changes, newest first: who, when, from → to, why."""

@@ -26,7 +26,7 @@ import pandas as pd
 
 import rakuten_mlops
 from rakuten_mlops.config import Params, Settings
-from rakuten_mlops.data.schema import LABEL
+from rakuten_mlops.data.schema import IMAGE_PATH, LABEL, X_COLUMNS
 from rakuten_mlops.infra import file_sha256
 from rakuten_mlops.lifecycle import signing
 from rakuten_mlops.lifecycle.challenger import set_challenger
@@ -61,6 +61,8 @@ from rakuten_mlops.pipelines.refit import TRAIN_ROWS_FILE, final_model_path, gat
 from rakuten_mlops.pipelines.train import sentence_cache
 
 INPUT_TAGS = ("code_version", "data_hash", "params_hash")
+GOLD_ARTIFACT = "data/gold.parquet"  # the gold rows, kept with the run (see pipelines/compare.py)
+GOLD_COLUMNS = (*X_COLUMNS, LABEL, IMAGE_PATH)
 log = logging.getLogger(__name__)
 
 
@@ -140,6 +142,19 @@ def _keep_reference_data(work: WorkDir, settings: Settings, params: Params, data
     save_reference_data(settings, work.root, data_hash, max_rows, params.seed)
 
 
+def gold_frame(gold: pd.DataFrame) -> pd.DataFrame:
+    """The gold columns a model needs (text, ids, label, and image paths when there are any)."""
+    return gold[[c for c in GOLD_COLUMNS if c in gold.columns]].reset_index(drop=True)
+
+
+def _log_gold_rows(work: WorkDir) -> None:
+    """Keep the gold rows with the run (`data/gold.parquet`): any version can be compared on them later."""
+    with tempfile.TemporaryDirectory(prefix="rakuten-gold-") as tmp:
+        path = Path(tmp) / Path(GOLD_ARTIFACT).name
+        gold_frame(load_splits(work)["gold"]).to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path=str(Path(GOLD_ARTIFACT).parent))
+
+
 def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any]:
     """Log params, data hashes, metrics, plots and the pyfunc model; register a version (idempotent).
 
@@ -206,6 +221,7 @@ def register(work: WorkDir, settings: Settings, params: Params) -> dict[str, Any
         mlflow.log_artifact(str(work.ingest / "summary.json"), artifact_path="data")
         mlflow.log_artifact(str(work.rejects_path), artifact_path="data")
         mlflow.log_artifact(str(work.splits / "summary.json"), artifact_path="data")
+        _log_gold_rows(work)
         # Self-contained: the project's code, exact pins of what it imports, one signature.
         with _quiet_integer_hint(), tempfile.TemporaryDirectory() as code_dir:
             info = mlflow.pyfunc.log_model(

@@ -59,3 +59,41 @@ class PromotionEventOut(BaseModel):
 class HistoryOut(BaseModel):
     model_name: str
     events: list[PromotionEventOut]
+
+
+class IntervalOut(BaseModel):
+    of: str
+    level: float
+    low: float
+    high: float
+    resamples: int
+    rows: int
+
+
+class ClassDrop(BaseModel):
+    code: int
+    drop: float = Field(description="champion's F1 minus this version's F1 on the class (negative: a gain)")
+    rows: int = Field(description="gold rows of the class")
+    judged: bool = Field(
+        description="the gate's class-drop rule judges it (promotion.min_class_support rows)"
+    )
+
+
+class CompareOut(BaseModel):
+    """This version against the current champion, both scored now on this version's gold rows."""
+
+    version: str
+    champion_version: str
+    gold_of_version: str = Field(description="the version whose logged gold rows were scored")
+    rows: int
+    version_f1: float = Field(description="this version's gold weighted F1")
+    champion_f1: float = Field(description="the champion's gold weighted F1 on the same rows")
+    difference: float = Field(description="version_f1 - champion_f1")
+    interval: IntervalOut = Field(description="paired bootstrap interval of the difference")
+    worst_class_drop: ClassDrop | None = Field(
+        description="the class with the largest gold F1 drop (None: no class in common)"
+    )
+    would_pass_gate: bool = Field(description="what the promotion gate would decide on these numbers")
+    reasons: list[str]
+    inputs: str = Field(description="text, or text+image when the gold rows' images were reachable")
+    images_note: str

@@ -20,6 +20,7 @@ from rakuten_mlops.ui.charts import LABELS
 from rakuten_mlops.ui.registry_view import (
     champion_of,
     class_scores,
+    comparison_text,
     confusion_cells,
     head_to_head,
     history_frame,
@@ -65,6 +66,45 @@ def show_head_to_head(comparison: dict[str, Any], version: str) -> None:
     show(comparison["text"])
     if comparison["reasons"]:
         st.caption(f"Gate reasons ({comparison['decided_at'] or 'time unknown'}): {comparison['reasons']}")
+
+
+COMPARE_KEY = "models_compare"  # {(version, "result" | "error"): answer} of the on-demand comparison
+
+
+def show_compare_with_champion(user: UserSession, version: str, champion: str | None) -> None:
+    """A button: this version and today's champion, scored now by the API on this version's gold rows."""
+    answers: dict[tuple[str, str], Any] = st.session_state.setdefault(COMPARE_KEY, {})
+    if st.button("Compare with the champion on this version's gold rows", key="compare_champion"):
+        answers.pop((version, "result"), None)
+        answers.pop((version, "error"), None)
+        with st.spinner(f"The API is scoring version {version} and the champion…"):
+            try:
+                answers[(version, "result")] = session.api().compare_with_champion(user.token, version)
+            except ApiError as exc:
+                if exc.status is None or exc.status == 401 or exc.status >= 500:
+                    answers[(version, "error")] = exc.message
+                else:  # 404 / 409: the API's own sentence says why (no champion, no gold rows kept...)
+                    answers[(version, "error")] = exc.detail or exc.message
+    error = answers.get((version, "error"))
+    if error:
+        st.info(error)
+        return
+    result = answers.get((version, "result"))
+    if result is None:
+        return
+    if champion is not None and result["champion_version"] != champion:
+        st.caption(f"Measured against version {result['champion_version']}, champion at the time.")
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric(f"Version {result['version']}", f"{result['version_f1']:.4f}")
+    c2.metric(f"Champion (v{result['champion_version']})", f"{result['champion_f1']:.4f}")
+    interval = result["interval"]
+    c3.metric(
+        "Difference", f"{result['difference']:+.4f}",
+        help=f"{interval['level']:.0%} interval [{interval['low']:+.4f}, {interval['high']:+.4f}]",
+    )  # fmt: skip
+    c4.metric("Gold rows", str(result["rows"]))
+    show = st.success if result["would_pass_gate"] else st.warning
+    show(comparison_text(result))
 
 
 def show_class_scores(scores: Any, test_rows: int | None) -> None:
@@ -150,6 +190,7 @@ def show_version(user: UserSession, version: str, champion: str | None, lang: st
     )
     comparison = head_to_head(evaluation.get("gate"), version, champion)
     show_head_to_head(comparison, version)
+    show_compare_with_champion(user, version, champion)
     show_class_scores(class_scores(evaluation, lang), evaluation.get("test_rows"))
     show_confusion(user, version, evaluation, lang)
     return comparison

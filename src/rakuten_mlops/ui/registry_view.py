@@ -193,3 +193,23 @@ def history_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
         ],
         columns=["when (UTC)", "who", "action", "from → to", "why"],
     )
+
+
+def comparison_text(result: dict[str, Any]) -> str:
+    """The on-demand comparison with the current champion, in one paragraph (for the Models page)."""
+    interval = result["interval"]
+    text = (
+        f"On version {result['gold_of_version']}'s {_rows_text(result['rows'])} of gold: version "
+        f"{result['version']} {result['version_f1']:.4f} vs champion v{result['champion_version']} "
+        f"{result['champion_f1']:.4f}, difference {result['difference']:+.4f} ({interval['level']:.0%} "
+        f"paired bootstrap interval [{interval['low']:+.4f}, {interval['high']:+.4f}])."
+    )
+    worst = result.get("worst_class_drop")
+    if worst is not None:
+        judged = "judged by the gate" if worst["judged"] else "too few rows for the gate to judge"
+        text += (
+            f" Largest per-class F1 drop: {worst['drop']:+.4f} on class {worst['code']} "
+            f"({worst['rows']} gold rows, {judged})."
+        )
+    verdict = "would pass" if result["would_pass_gate"] else "would not pass"
+    return f"{text} The promotion gate {verdict} on these numbers. Inputs: {result['images_note']}."

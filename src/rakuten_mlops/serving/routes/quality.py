@@ -2,13 +2,17 @@
 
 `GET /v1/models/versions/{v}/evaluation` gives per-class test scores with their row counts, the
 test-set confusion counts (with example titles), and the promotion gate's comparison of this
-version with the champion of the time on the same gold rows. `GET /v1/models/history` lists the
-champion changes (gate promotions, manual promotions, rollbacks) recorded in the app database.
+version with the champion of the time on the same gold rows. `GET /v1/models/versions/{v}/compare`
+scores any version and today's champion now, on that version's logged gold rows (cached per pair).
+`GET /v1/models/history` lists the champion changes (gate promotions, manual promotions, rollbacks)
+recorded in the app database.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import logging
+import threading
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,11 +20,14 @@ from starlette.concurrency import run_in_threadpool
 
 from rakuten_mlops.appdb import promotion_history
 from rakuten_mlops.config import Settings
+from rakuten_mlops.errors import RakutenError
 from rakuten_mlops.lifecycle import registry
+from rakuten_mlops.pipelines.compare import NotComparable, UnknownVersion, compare_with_champion
 from rakuten_mlops.serving.deps import CurrentUser, SettingsDep, StateDep
 from rakuten_mlops.serving.errors import error_responses
 from rakuten_mlops.serving.quality_schemas import (
     ClassScore,
+    CompareOut,
     ConfusionOut,
     EvaluationOut,
     GateOut,
@@ -30,6 +37,7 @@ from rakuten_mlops.serving.quality_schemas import (
 from rakuten_mlops.serving.routes.registry import VersionPath
 
 router = APIRouter(prefix="/models", tags=["registry"])
+log = logging.getLogger(__name__)
 
 
 def _evaluation(settings: Settings, version: str) -> EvaluationOut:
@@ -66,6 +74,48 @@ def _evaluation(settings: Settings, version: str) -> EvaluationOut:
 )
 async def get_evaluation(version: VersionPath, _: CurrentUser, settings: SettingsDep) -> EvaluationOut:
     return await run_in_threadpool(_evaluation, settings, version)
+
+
+_compared: dict[tuple[str, str, str, str], dict[str, Any]] = {}  # (registry, model, version, champion)
+_compared_lock = threading.Lock()
+COMPARE_CACHE_SIZE = 64
+
+
+def _compare(settings: Settings, version: str) -> CompareOut:
+    """Score `version` and the champion on `version`'s gold rows, once per (version, champion) pair."""
+    try:
+        champion = registry.champion_version(settings)
+        key = (settings.registry_uri, settings.model_name, version, champion or "")
+        with _compared_lock:
+            cached = _compared.get(key)
+        if cached is None:
+            cached = compare_with_champion(settings, settings.resolve_params(), version)
+            with _compared_lock:
+                if len(_compared) >= COMPARE_CACHE_SIZE:
+                    _compared.clear()
+                _compared[(key[0], key[1], version, cached["champion_version"])] = cached
+    except UnknownVersion as exc:
+        raise HTTPException(404, str(exc)) from None
+    except NotComparable as exc:
+        raise HTTPException(409, str(exc)) from None
+    except RakutenError as exc:  # params.yaml that does not validate, a model that does not load
+        raise HTTPException(503, f"the comparison cannot be made: {exc}") from None
+    except Exception as exc:  # MLflow raises many kinds when its store does not answer
+        log.exception("comparing version %s with the champion failed", version)
+        raise HTTPException(
+            503, f"the comparison cannot be made ({exc.__class__.__name__}); retry later"
+        ) from None
+    return CompareOut(**cached)
+
+
+@router.get(
+    "/versions/{version}/compare",
+    response_model=CompareOut,
+    responses=error_responses(401, 403, 404, 409, 422, 503),
+    summary="This version against the current champion, both scored on its gold rows (as the gate does)",
+)
+async def get_compare(version: VersionPath, _: CurrentUser, settings: SettingsDep) -> CompareOut:
+    return await run_in_threadpool(_compare, settings, version)
 
 
 @router.get(
