@@ -5,6 +5,9 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from rakuten_mlops.config import Params, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -81,3 +84,19 @@ def saved_pyfunc_model(root: Path, sample_dir: Path, with_image: bool) -> str:
         input_example=input_example(with_image=with_image),
     )
     return str(target)
+
+
+def word_listings(
+    words: dict[int, str], n_per_class: int, seed: int, html_descriptions: bool
+) -> pd.DataFrame:
+    """`n_per_class` listings per code, titles of three of its words shuffled (+ a reference number),
+    descriptions an HTML line of two of them or empty: a task a tiny model learns in seconds."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for code, text in words.items():
+        for i in range(n_per_class):
+            ws = text.split()
+            rng.shuffle(ws)
+            description = f"<p>{ws[0]} &amp; {ws[-1]}</p>" if html_descriptions else ""
+            rows.append((" ".join(ws[:3]) + f" ref {i}", description, code))
+    return pd.DataFrame(rows, columns=["designation", "description", "prdtypecode"])

@@ -23,6 +23,7 @@ from rakuten_mlops.models.explain import ExplanationUnavailable, explain_listing
 from rakuten_mlops.models.product import ProductClassifier
 from rakuten_mlops.models.pyfunc import pip_requirements, text_runtime
 from rakuten_mlops.models.transformer import TransformerTextClassifier, listing_texts
+from tests.helpers import word_listings
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -43,14 +44,7 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def listings(n_per_class: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    rows = []
-    for code, words in WORDS.items():
-        for i in range(n_per_class):
-            ws = words.split()
-            rng.shuffle(ws)
-            rows.append((" ".join(ws[:3]) + f" ref {i}", f"<p>{ws[0]} &amp; {ws[-1]}</p>", code))
-    return pd.DataFrame(rows, columns=["designation", "description", "prdtypecode"])
+    return word_listings(WORDS, n_per_class, seed, html_descriptions=True)
 
 
 def tiny_params(**kw: object) -> TransformerParams:

@@ -22,6 +22,7 @@ from rakuten_mlops.models.pyfunc import pip_requirements, text_runtime
 from rakuten_mlops.models.text_blend import KIND, BlendedTextModel, cross_validate_blend
 from rakuten_mlops.models.transformer import TransformerTextClassifier
 from rakuten_mlops.pipelines.train import fit_text
+from tests.helpers import word_listings
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -41,14 +42,7 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def listings(n_per_class: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    rows = []
-    for code, words in WORDS.items():
-        for i in range(n_per_class):
-            ws = words.split()
-            rng.shuffle(ws)
-            rows.append((" ".join(ws[:3]) + f" ref {i}", "", code))
-    return pd.DataFrame(rows, columns=["designation", "description", "prdtypecode"])
+    return word_listings(WORDS, n_per_class, seed, html_descriptions=False)
 
 
 def params(blend: str | bool) -> Params:

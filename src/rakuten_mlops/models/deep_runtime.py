@@ -56,6 +56,18 @@ def require_tokenizers() -> Any:
     return tokenizers
 
 
+def use_onnx(runtime: str, exported: bool) -> bool:
+    """Whether a deep model predicts with ONNX Runtime: `runtime` auto (when exported and installed),
+    torch (never) or onnx (always: an error without onnxruntime)."""
+    if runtime == "torch" or not exported:
+        return False
+    if runtime == "onnx":
+        if onnxruntime_or_none() is None:
+            raise MissingDeepExtraError(f"runtime onnx needs onnxruntime: {DEEP_EXTRA_HINT}")
+        return True
+    return onnxruntime_or_none() is not None
+
+
 def onnxruntime_or_none() -> Any:
     """onnxruntime when installed, else None (the model then runs on PyTorch)."""
     try:

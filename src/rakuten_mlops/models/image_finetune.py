@@ -264,13 +264,7 @@ class FineTunedImageNet:
 
     def uses_onnx(self) -> bool:
         """Whether `embed_bytes` runs on ONNX Runtime (exported, installed, not forced to torch)."""
-        if self.runtime == "torch" or self.onnx_bytes_ is None:
-            return False
-        if self.runtime == "onnx":
-            if rt.onnxruntime_or_none() is None:
-                raise rt.MissingDeepExtraError(f"runtime onnx needs onnxruntime: {rt.DEEP_EXTRA_HINT}")
-            return True
-        return rt.onnxruntime_or_none() is not None
+        return rt.use_onnx(self.runtime, self.onnx_bytes_ is not None)
 
     def _logits(self, x: np.ndarray) -> np.ndarray:
         if self.uses_onnx():

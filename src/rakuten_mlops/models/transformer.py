@@ -168,13 +168,7 @@ class TransformerTextClassifier:
 
     def uses_onnx(self) -> bool:
         """Whether `predict_proba` runs on ONNX Runtime (exported, installed, not forced to torch)."""
-        if self.runtime == "torch" or getattr(self, "onnx_bytes_", None) is None:
-            return False
-        if self.runtime == "onnx":
-            if rt.onnxruntime_or_none() is None:
-                raise rt.MissingDeepExtraError(f"runtime onnx needs onnxruntime: {rt.DEEP_EXTRA_HINT}")
-            return True
-        return rt.onnxruntime_or_none() is not None
+        return rt.use_onnx(self.runtime, getattr(self, "onnx_bytes_", None) is not None)
 
     def network(self) -> Any:
         """The PyTorch network, loaded with `from_pretrained` from the carried files when needed."""
