@@ -43,6 +43,9 @@ def reg(tmp_path_factory: pytest.TempPathFactory, kit) -> Iterator[SimpleNamespa
     """v1 champion; v2 trained on other data and rejected by the gate; v3 registered without gold rows."""
     home = tmp_path_factory.mktemp("compare-registry")
     train = Settings(_env_file=None, home=home, mlflow_tracking_uri=None, mlflow_registry_uri=None)
+    # Training points MLflow's process-wide URIs at this registry: give the session's back after,
+    # the other serving tests register their versions through them.
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         mp.chdir(home)
@@ -65,9 +68,13 @@ def reg(tmp_path_factory: pytest.TempPathFactory, kit) -> Iterator[SimpleNamespa
         auth_cache_seconds=0, prediction_log_flush_seconds=0.05,
     )  # fmt: skip
     kit.add_user(settings, "alice")
-    with TestClient(create_app(settings)) as api:
-        headers = kit.bearer(kit.login(api, "alice"))
-        yield SimpleNamespace(api=api, headers=headers, train=train, c=c)
+    try:
+        with TestClient(create_app(settings)) as api:
+            headers = kit.bearer(kit.login(api, "alice"))
+            yield SimpleNamespace(api=api, headers=headers, train=train, c=c)
+    finally:
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
 
 
 def _get(reg: SimpleNamespace, version: str):
