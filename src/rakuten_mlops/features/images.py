@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,32 @@ def decode_image(data: bytes, size: int) -> np.ndarray | None:
         return None
     arr = (np.asarray(rgb, dtype=np.float32) / 255.0 - _MEAN) / _STD
     return arr.transpose(2, 0, 1)
+
+
+_DECODE_POOL: ThreadPoolExecutor | None = None
+_DECODE_POOL_LOCK = threading.Lock()
+
+
+def decode_threads() -> int:
+    """Threads that decode images in parallel: `RAKUTEN_DECODE_THREADS`, else the CPUs (at most 8)."""
+    value = os.environ.get("RAKUTEN_DECODE_THREADS", "")
+    return max(1, int(value)) if value.isdigit() else min(8, os.cpu_count() or 1)
+
+
+def decode_images(images: Sequence[bytes | None], size: int) -> list[np.ndarray | None]:
+    """`decode_image` of each item (None for empty or undecodable ones), in order, on a thread pool.
+
+    Pillow releases the GIL while it decodes and resizes, so threads scale: one thread decodes a
+    500×500 JPEG at about 240 images/s, which starves a GPU that embeds 2,000 images/s.
+    """
+    global _DECODE_POOL
+    if len(images) < 2 or decode_threads() == 1:
+        return [decode_image(d, size) if d else None for d in images]
+    with _DECODE_POOL_LOCK:
+        if _DECODE_POOL is None:
+            _DECODE_POOL = ThreadPoolExecutor(decode_threads(), thread_name_prefix="rakuten-decode")
+        pool = _DECODE_POOL
+    return list(pool.map(lambda d: decode_image(d, size) if d else None, images))
 
 
 _FROM_ENV: dict[tuple[str, str, int], EmbeddingCache] = {}
@@ -284,6 +312,19 @@ class ImageEmbedder:
                 on_progress(len(todo))
             todo.clear()
 
+        chunk = self.batch_size * 4
+        pending: list[tuple[int, str | None, bytes]] = []
+
+        def decode_pending() -> None:
+            # Decoded in parallel; each decoded image joins `todo`, embedded a chunk at a time.
+            arrays = decode_images([data for _, _, data in pending], self.image_size)
+            for (i, key, _), arr in zip(pending, arrays, strict=True):
+                if arr is not None:
+                    todo.append((i, key, arr))
+                    if len(todo) >= chunk:
+                        flush()
+            pending.clear()
+
         for i, data in enumerate(images):
             if not data:
                 continue
@@ -294,12 +335,10 @@ class ImageEmbedder:
                 if on_progress is not None:
                     on_progress(1)
                 continue
-            arr = decode_image(data, self.image_size)
-            if arr is None:
-                continue
-            todo.append((i, key, arr))
-            if len(todo) >= self.batch_size * 4:
-                flush()
+            pending.append((i, key, data))
+            if len(pending) >= chunk:
+                decode_pending()
+        decode_pending()
         if todo:
             flush()
         if cache is not None:

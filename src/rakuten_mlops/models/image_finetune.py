@@ -21,6 +21,7 @@ import hashlib
 import io
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from sklearn.metrics import f1_score
 
 from rakuten_mlops.config import ImageFinetuneParams
 from rakuten_mlops.errors import InvalidInputError
-from rakuten_mlops.features.images import decode_image
+from rakuten_mlops.features.images import decode_images
 from rakuten_mlops.models import deep_runtime as rt
 
 
@@ -163,8 +164,7 @@ class FineTunedImageNet:
 
     def decode(self, images: Sequence[bytes | None]) -> tuple[np.ndarray, np.ndarray]:
         arrays, ok = [], np.zeros(len(images), dtype=bool)
-        for i, data in enumerate(images):
-            arr = decode_image(data, self.image_size) if data else None
+        for i, arr in enumerate(decode_images(images, self.image_size)):
             if arr is not None:
                 arrays.append(arr)
                 ok[i] = True
@@ -205,44 +205,50 @@ class FineTunedImageNet:
         gen = torch.Generator().manual_seed(seed)
         best, best_f1, bad, self.history_ = None, -1.0, 0, []
         self._net = net
-        for epoch in range(1, p.epochs + 1):
-            net.train()
-            started, loss_sum, seen = time.perf_counter(), 0.0, 0
-            for idx in torch.randperm(len(sources), generator=gen).split(p.batch_size):
-                x, ok = self.decode([sources[i] for i in idx.tolist()])
-                if not ok.any():
-                    continue
-                idx = idx[torch.from_numpy(ok)]
-                batch = torch.from_numpy(x)
-                batch = _augment(torch, batch, gen) if p.augment else batch
-                with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                    loss = torch.nn.functional.cross_entropy(
-                        net(batch.to(device)).float(), labels[idx].to(device)
-                    )
-                optimizer.zero_grad()
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
-                loss_sum += float(loss.detach()) * len(idx)
-                seen += len(idx)
-            metrics = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1),
-                       "train_samples_per_second": seen / (time.perf_counter() - started)}  # fmt: skip
-            improved = True
-            if xv is not None and yv is not None and len(yv):
-                pred = self.classes_[self._logits(xv).argmax(1)]
-                metrics["val_weighted_f1"] = float(f1_score(yv, pred, average="weighted"))
-                improved = metrics["val_weighted_f1"] > best_f1
-            if improved:
-                best = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-                best_f1, bad, self.best_epoch_ = metrics.get("val_weighted_f1", -1.0), 0, epoch
-            else:
-                bad += 1
-            self.history_.append({k: round(float(v), 6) for k, v in metrics.items()})
-            if on_epoch is not None:
-                on_epoch(self.history_[-1])
-            if bad >= p.patience:
-                break
+        # The next batch decodes on CPU threads while the network trains on the current one.
+        with ThreadPoolExecutor(1, thread_name_prefix="rakuten-prefetch") as prefetch:
+            for epoch in range(1, p.epochs + 1):
+                net.train()
+                started, loss_sum, seen = time.perf_counter(), 0.0, 0
+                order = torch.randperm(len(sources), generator=gen).split(p.batch_size)
+                ahead = prefetch.submit(self.decode, [sources[i] for i in order[0].tolist()])
+                for k, idx in enumerate(order):
+                    x, ok = ahead.result()
+                    if k + 1 < len(order):
+                        ahead = prefetch.submit(self.decode, [sources[i] for i in order[k + 1].tolist()])
+                    if not ok.any():
+                        continue
+                    idx = idx[torch.from_numpy(ok)]
+                    batch = torch.from_numpy(x)
+                    batch = _augment(torch, batch, gen) if p.augment else batch
+                    with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                        loss = torch.nn.functional.cross_entropy(
+                            net(batch.to(device)).float(), labels[idx].to(device)
+                        )
+                    optimizer.zero_grad()
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                    scheduler.step()
+                    loss_sum += float(loss.detach()) * len(idx)
+                    seen += len(idx)
+                metrics = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1),
+                           "train_samples_per_second": seen / (time.perf_counter() - started)}  # fmt: skip
+                improved = True
+                if xv is not None and yv is not None and len(yv):
+                    pred = self.classes_[self._logits(xv).argmax(1)]
+                    metrics["val_weighted_f1"] = float(f1_score(yv, pred, average="weighted"))
+                    improved = metrics["val_weighted_f1"] > best_f1
+                if improved:
+                    best = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+                    best_f1, bad, self.best_epoch_ = metrics.get("val_weighted_f1", -1.0), 0, epoch
+                else:
+                    bad += 1
+                self.history_.append({k: round(float(v), 6) for k, v in metrics.items()})
+                if on_epoch is not None:
+                    on_epoch(self.history_[-1])
+                if bad >= p.patience:
+                    break
         net.load_state_dict(best)
         net.to("cpu").eval()
         buf = io.BytesIO()

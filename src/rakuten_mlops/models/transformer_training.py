@@ -82,8 +82,10 @@ def _pad(rows: list[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _log_mlflow(metrics: dict[str, float], epoch: int) -> None:
-    import mlflow
-
+    try:
+        import mlflow
+    except ImportError:  # a training process without MLflow has no run to log to
+        return
     if mlflow.active_run() is not None:
         mlflow.log_metrics({f"transformer_{k}": v for k, v in metrics.items()}, step=epoch)
 
