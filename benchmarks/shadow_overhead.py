@@ -84,6 +84,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=40.0, help="requests/s of the open-loop load")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--n-per-class", type=int, default=60, help="sample size used to train the champion")
+    parser.add_argument(
+        "--text-model", default="stack", help="text model of the champion (params.yaml text.model; not auto)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "shadow_overhead.json")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -91,7 +94,7 @@ def main() -> None:
     with ExitStack() as stack:
         home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rakuten-bench-")))
         print("training the champion ...", flush=True)
-        champion = train_champion(home, args.n_per_class)
+        champion = train_champion(home, args.n_per_class, args.text_model)
         settings = Settings(_env_file=None, home=home)
         from mlflow.tracking import MlflowClient
 
@@ -183,6 +186,9 @@ def main() -> None:
             "shadow_scored_share": {
                 s: median(s, kind, lambda r: r["shadow"]["scored"] / max(r["ok"], 1)) for s in runs
             },
+            "shadow_dropped_share": {
+                s: median(s, kind, lambda r: r["shadow"]["dropped"] / max(r["ok"], 1)) for s in runs
+            },
         }
         for kind in loads
     }
@@ -194,7 +200,7 @@ def main() -> None:
             "cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
             "load_average_1m": {"before": round(load_before[0], 2), "after": round(load_after[0], 2)},
         },
-        "model": {"kind": "text only, default params.yaml text model; challenger = a copy of the champion",
+        "model": {"kind": f"text only, text.model={args.text_model}; challenger = a copy of the champion",
                   "champion_version": champion["version"], "challenger_version": challenger},
         "load": {
             "open_loop": {"rate_per_s": args.rate}, "closed_loop": {"concurrency": args.concurrency},

@@ -305,6 +305,11 @@ class ApiClient:
         params = {"limit": limit, "offset": offset}
         return dict(self._send("GET", "/v1/review", "Reading the review queue", token, params=params))
 
+    def review_image(self, token: str, prediction_id: str) -> bytes:
+        """The JPEG thumbnail of the image sent with a listed prediction (admin)."""
+        path = f"/v1/review/{prediction_id}/image"
+        return self._send_raw("GET", path, "Reading the listing's image", token).content
+
     # ------------------------------------------------------------------ training data
     def data_sources(self, token: str) -> dict[str, Any]:
         """The training data sets the API can summarise, with the champion and pipeline versions."""

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     create_engine,
@@ -66,7 +67,7 @@ class PredictionRecord(Base):
     model_version: Mapped[str] = mapped_column(String(64), index=True)
     designation: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
-    image_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    image_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     prdtypecode: Mapped[int] = mapped_column(Integer, index=True)
     probability: Mapped[float] = mapped_column(Float)
     top_k: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
@@ -76,6 +77,22 @@ class PredictionRecord(Base):
     # champion's prediction of the same request (its feedback is the shadow row's feedback too).
     shadow: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"), index=True)
     shadow_of: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+
+
+class ReviewImage(Base):
+    """A small JPEG thumbnail of an image sent with a low-confidence served prediction (review queue).
+
+    Keyed by the original image's SHA-256 (`predictions.image_sha256`): an image sent many times is
+    kept once. Deleted once no unlabelled low-confidence prediction of the retention window uses it.
+    """
+
+    __tablename__ = "review_images"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    jpeg: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class FeedbackRecord(Base):

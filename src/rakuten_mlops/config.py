@@ -456,6 +456,12 @@ class Settings(BaseSettings):
     prediction_log_retention_days: int = Field(
         90, ge=0, description="predictions and feedback older than this are deleted; 0 keeps them"
     )
+    review_image_days: int = Field(
+        30,
+        ge=1,
+        description="thumbnails of images sent with low-confidence predictions are kept this long for the "
+        "review queue (deleted sooner once every prediction using them is labelled)",
+    )
     spool_max_bytes: int = Field(
         256 * 1024 * 1024, ge=1024, description="disk spool bound; past it, new spills are dropped"
     )

@@ -60,7 +60,7 @@ def test_review_queue_lists_the_low_confidence_predictions_and_its_labels_reach_
         assert _metric(metrics, "rakuten_review_confidence_threshold") == THRESHOLD
 
         queue = _queue(client, root, len(low))
-        assert queue["threshold"] == THRESHOLD and queue["images_kept"] is False
+        assert queue["threshold"] == THRESHOLD and queue["images_kept"] is True
         assert {item["prediction_id"] for item in queue["items"]} == set(low)
         times = [item["created_at"] for item in queue["items"]]
         assert times == sorted(times, reverse=True)  # newest first

@@ -4,6 +4,8 @@ its predictions are logged as shadow, and it goes through the champion's integri
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import textwrap
 import time
 import uuid
@@ -329,3 +331,52 @@ def test_the_queue_is_bounded_in_bytes_too(make_settings) -> None:
     assert scorer.offer(small, {"id": "b"}) is True
     assert scorer.offer(small, {"id": "c"}) is False  # 1,200 bytes would wait
     assert scorer.status()["queued"] == 1 and scorer.metrics.dropped._value.get() == 2
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_challenger_scores_in_a_low_priority_process_stopped_with_the_app(
+    make_settings, kit, shadow_model
+):
+    name, client = shadow_model
+
+    async def scenario(c, app, alice, root):
+        status = (await c.get("/v1/monitoring/shadow", headers=root)).json()["serving"]
+        pid = status["process_pid"]
+        assert pid is not None and pid != os.getpid() and _alive(pid)
+        priority = os.getpriority(os.PRIO_PROCESS, pid)
+        first = await c.post("/v1/predict", json={"designation": LISTINGS[0]}, headers=alice)
+        await _wait_for(c, "rakuten_shadow_predictions_total{", 1)
+        _challenge(client, name, None)  # the alias goes: the process goes with it
+        await c.post("/v1/model/reload", headers=root)
+        gone = (await c.get("/v1/monitoring/shadow", headers=root)).json()["serving"]
+        _challenge(client, name, "2")
+        await c.post("/v1/model/reload", headers=root)
+        again = (await c.get("/v1/monitoring/shadow", headers=root)).json()["serving"]
+        os.kill(again["process_pid"], signal.SIGKILL)  # the scoring process dies: contained, counted
+        answers = await _concurrent_predictions(c, alice)
+        metrics = await _wait_for(c, 'rakuten_shadow_failures_total{reason="predict_error"}', 1)
+        after = (await c.get("/v1/monitoring/shadow", headers=root)).json()["serving"]
+        return pid, priority, first, gone, again, answers, metrics, after
+
+    _challenge(client, name, "2")
+    try:
+        _, (pid, priority, first, gone, again, answers, metrics, after) = _serve(
+            make_settings, kit, name, scenario
+        )
+    finally:
+        _challenge(client, name, None)
+    assert priority == 19
+    assert first.status_code == 200
+    assert gone["loaded_version"] is None and gone["process_pid"] is None and not _alive(pid)
+    assert again["loaded_version"] == "2" and again["process_pid"] not in (None, pid)
+    assert {a["model_version"] for a in answers} == {"1"}  # every answer served by the champion
+    assert _metric(metrics, 'rakuten_shadow_failures_total{reason="predict_error"}') == 1
+    assert after["loaded_version"] is None and "ended" in after["dropped_versions"]["2"]
+    assert after["process_pid"] is None and not _alive(again["process_pid"])  # no orphan left

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import time
+
+from PIL import Image
 
 from tests.ui.helpers import texts
 
@@ -15,11 +18,12 @@ def test_review_is_for_admins(make_app):
     assert any(i.value.startswith("The review queue is for admins") for i in at.info)
 
 
-def _queue(stack, at_least: int) -> dict:
+def _queue(stack, at_least: int, with_image: str | None = None) -> dict:
     deadline = time.monotonic() + 20
-    while True:  # the API writes its prediction log in the background
+    while True:  # the API writes its prediction log (and review thumbnails) in the background
         queue = stack.call("GET", "/v1/review", user="root", params={"limit": 200}).json()
-        if queue["total"] >= at_least:
+        imaged = {i["prediction_id"] for i in queue["items"] if i["has_image"]}
+        if queue["total"] >= at_least and (with_image is None or with_image in imaged):
             return dict(queue)
         assert time.monotonic() < deadline, queue
         time.sleep(0.1)
@@ -53,3 +57,17 @@ def test_admin_labels_an_uncertain_prediction_from_the_queue(make_app, stack):
         "POST", "/v1/feedback", json={"prediction_id": newest["prediction_id"], "true_code": 10}
     )
     assert again.status_code == 409
+
+
+def test_a_listing_sent_with_an_image_shows_its_thumbnail(make_app, stack):
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 200), (200, 40, 90)).save(buf, "JPEG")
+    files = {"image": ("photo.jpg", buf.getvalue(), "image/jpeg")}
+    answer = stack.call("POST", "/v1/predict", data={"designation": "zzq vrk plo"}, files=files).json()
+    assert answer["probability"] < 0.5, answer
+    _queue(stack, 1, with_image=answer["prediction_id"])
+
+    at = make_app(user="root", page="review_page.py")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    images = at.get("image")
+    assert images and "the image sent with the listing" in str(images[0].proto), texts(at)

@@ -118,6 +118,8 @@ def build_state(settings: Settings) -> ServingState:
         max_buffer=settings.prediction_log_max_buffer,
         retention_days=settings.prediction_log_retention_days,
         spool_max_bytes=settings.spool_max_bytes,
+        review_below=metrics.low_confidence_below,  # thumbnails of the review queue's images
+        review_image_days=settings.review_image_days,
     )
     metrics.log_queue_size.set_function(lambda: plog.pending())
     holder = ModelHolder(settings, metrics)

@@ -54,6 +54,18 @@ class LoadedModel:
     loaded_at: datetime
 
 
+def load_checked_copy(path: Path) -> Any:
+    """The pyfunc model of a local copy (its signature already checked), after one smoke prediction."""
+    import mlflow.pyfunc
+    import pandas as pd
+
+    model = mlflow.pyfunc.load_model(str(path))
+    # A model that loads but cannot predict (e.g. pickled against older code) must never be
+    # swapped in: the smoke prediction makes the load fail and the last good model stays.
+    model.predict(pd.DataFrame({"designation": ["smoke test"], "description": [""], "image": [None]}))
+    return model
+
+
 class AliasLoader:
     """Loads the version an alias points at, keeping local copies under ``<serving>/models/<name>``."""
 
@@ -140,14 +152,7 @@ class AliasLoader:
 
     def load(self, path: Path, version: str, run_id: str, source: str) -> LoadedModel:
         """Load a local copy and make one smoke prediction with it."""
-        import mlflow.pyfunc
-        import pandas as pd
-
-        model = mlflow.pyfunc.load_model(str(path))
-        # A model that loads but cannot predict (e.g. pickled against older code) must never be
-        # swapped in: the smoke prediction makes the load fail and the last good model stays.
-        model.predict(pd.DataFrame({"designation": ["smoke test"], "description": [""], "image": [None]}))
-        return LoadedModel(model, self.name, version, run_id, source, utcnow())
+        return LoadedModel(load_checked_copy(path), self.name, version, run_id, source, utcnow())
 
     def _write_pointer(self, version: str, run_id: str, signature: str | None) -> None:
         pointer = {"name": self.name, "version": version, "run_id": run_id, "signature": signature}

@@ -56,6 +56,9 @@ class ReviewItem(BaseModel):
     probability: float
     top_k: list[dict[str, Any]]
     image_sha256: str | None = Field(description="SHA-256 of the image sent with the listing, if any")
+    has_image: bool = Field(
+        description="a thumbnail of the listing's image is kept: GET /v1/review/{prediction_id}/image"
+    )
 
 
 class ReviewOut(BaseModel):
@@ -64,5 +67,5 @@ class ReviewOut(BaseModel):
     total: int = Field(description="unlabelled low-confidence predictions in the window")
     items: list[ReviewItem] = Field(description="newest first")
     images_kept: bool = Field(
-        description="false: the prediction log keeps each image's hash only, never the image itself"
+        description="true: a JPEG thumbnail (longest side 256 px) of each listed image is kept (has_image)"
     )

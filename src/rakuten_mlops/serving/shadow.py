@@ -2,10 +2,13 @@
 
 A request only appends its listings to a bounded in-memory queue (`offer`, no I/O, never raises,
 never waits): when the queue holds `shadow_queue_rows` listings or `shadow_queue_bytes` bytes,
-new ones are dropped and counted. One background thread scores the queue with the challenger in
-batches, logs each prediction to the prediction log as shadow (`shadow_of`: the champion's
-prediction of the same request) and counts agreement, confidence and class mix per version.
-A challenger that fails is dropped (not loaded again until the alias moves) and counted.
+new ones are dropped and counted. One background thread takes the queue in batches, has them
+scored by the challenger in a separate process at the lowest CPU priority (`shadow_process`: its
+own interpreter lock, nice 19, so under load it gets only the CPU the champion leaves and the
+queue drops listings rather than slowing answers), logs each prediction to the prediction log as
+shadow (`shadow_of`: the champion's prediction of the same request) and counts agreement,
+confidence and class mix per version. A challenger that fails (or whose process dies) is dropped
+(not loaded again until the alias moves) and counted.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, Info
@@ -31,7 +35,7 @@ from rakuten_mlops.serving.model_loader import (
     failure_reason,
 )
 from rakuten_mlops.serving.prediction_log import PredictionLog
-from rakuten_mlops.serving.predictor import predict_rows
+from rakuten_mlops.serving.shadow_process import ShadowProcess
 
 log = logging.getLogger(__name__)
 CHALLENGER = "challenger"
@@ -56,6 +60,19 @@ def _no_alias(exc: BaseException) -> bool:
     """MLflow's answer when the model or its `challenger` alias does not exist."""
     code = getattr(exc, "error_code", "")
     return code in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST") and "not found" in str(exc)
+
+
+class _ProcessLoader(AliasLoader):
+    """The champion's loader (download, signature check) whose last step, loading the verified copy
+    and its smoke prediction, happens in the scoring process."""
+
+    def __init__(self, settings: Settings, alias: str, process: ShadowProcess) -> None:
+        super().__init__(settings, alias)
+        self.process = process
+
+    def load(self, path: Path, version: str, run_id: str, source: str) -> LoadedModel:
+        self.process.load(version, path)
+        return LoadedModel(str(path), self.name, version, run_id, source, utcnow())
 
 
 class ShadowMetrics:
@@ -99,7 +116,8 @@ class ShadowScorer:
 
     def __init__(self, settings: Settings, metrics: ServingMetrics, prediction_log: PredictionLog) -> None:
         self.settings = settings
-        self.loader = AliasLoader(settings, CHALLENGER)
+        self.process = ShadowProcess()
+        self.loader: AliasLoader = _ProcessLoader(settings, CHALLENGER, self.process)
         self.prediction_log = prediction_log
         self.metrics = ShadowMetrics(metrics)
         self.current: LoadedModel | None = None
@@ -147,11 +165,12 @@ class ShadowScorer:
         self._thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop the thread; listings still waiting are not scored."""
+        """Stop the thread and the scoring process; listings still waiting are not scored."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+        self.process.stop()
 
     async def reload(self) -> None:
         """Follow the `challenger` alias: load a new version, or stop scoring when it is gone."""
@@ -164,6 +183,7 @@ class ShadowScorer:
                 self._set(None)
                 self.last_error = None
                 self.loader.pointer_path.unlink(missing_ok=True)  # its local copy may be pruned now
+                await asyncio.to_thread(self.process.stop)  # its memory back until the next challenger
                 return
             reason = failure_reason(exc)
             self.last_error = f"{reason}: {exc.__class__.__name__}: {exc}"[:500]
@@ -178,6 +198,7 @@ class ShadowScorer:
         version = str(self.loader.alias_version().version)
         if version in self._dropped_versions:  # failed on live traffic: not loaded again
             self._set(None)
+            self.process.stop()
             return None
         return self.loader.fetch(self.current.version if self.current else None)
 
@@ -195,6 +216,7 @@ class ShadowScorer:
         """What the shadow scorer does now (for the admin route)."""
         return {
             "loaded_version": self.current.version if self.current else None,
+            "process_pid": self.process.pid,  # the scoring process (nice 19), while one runs
             "share": self.share,
             "queued": len(self._jobs),
             "dropped_versions": dict(self._dropped_versions),
@@ -209,7 +231,7 @@ class ShadowScorer:
         return batch
 
     def _run(self) -> None:
-        # Not reniced: a low-priority thread holding the GIL would make the request threads wait.
+        # This thread only moves batches and records results: the scoring is the child's, at nice 19.
         while not self._stop.is_set():
             self._wake.wait(1.0)
             self._wake.clear()
@@ -227,8 +249,10 @@ class ShadowScorer:
             return  # dropped or removed since these were queued
         start = time.perf_counter()
         try:
-            outputs = predict_rows(model.model, [job.row for job in batch])
+            outputs = self.process.score(model.version, [job.row for job in batch], self._stop.is_set)
         except Exception as exc:
+            if self._stop.is_set():
+                return  # stopping is no failure of the challenger
             self._drop(model, exc)
             return
         ms = (time.perf_counter() - start) * 1000 / len(batch)
@@ -245,6 +269,7 @@ class ShadowScorer:
         with self._lock:
             self._jobs.clear()
             self._bytes = 0
+        self.process.stop()
         log.error("challenger version %s dropped: %s", model.version, why)
 
     def _record(self, model: LoadedModel, logged: dict[str, Any], out: dict[str, Any], ms: float) -> None:

@@ -1,7 +1,8 @@
 """Review page (admins): served predictions below the confidence threshold, waiting for a label.
 
 A label sent here goes to `POST /v1/feedback` like any other: it counts in live F1 and the
-prediction leaves the queue. The prediction log keeps each image's SHA-256 only, never the image.
+prediction leaves the queue. A listing sent with an image shows the small thumbnail the API kept of
+it (fetched with the session's token, like every other call).
 """
 
 from __future__ import annotations
@@ -17,27 +18,39 @@ from rakuten_mlops.ui.labels import category_options, category_with_code
 PAGE_SIZE = 20
 
 
+def show_image(user: UserSession, item: dict[str, Any]) -> None:
+    if not item["image_sha256"]:
+        st.caption("No image was sent with this listing.")
+        return
+    if not item.get("has_image"):
+        st.caption(f"An image was sent (SHA-256 {item['image_sha256'][:12]}…); its thumbnail is not kept.")
+        return
+    try:
+        jpeg = session.api().review_image(user.token, item["prediction_id"])
+    except ApiError as exc:
+        st.caption(exc.message)
+        return
+    st.image(jpeg, caption="the image sent with the listing", width="stretch")
+
+
 def show_item(user: UserSession, item: dict[str, Any], lang: str) -> None:
     pid = item["prediction_id"]
     with st.container(border=True):
-        st.markdown(f"**{item['designation']}**")
-        if item["description"]:
-            st.caption(item["description"][:500])
-        top = ", ".join(
-            f"{category_with_code(t['code'], lang)} {t['probability']:.0%}" for t in item["top_k"][:3]
-        )
-        st.caption(
-            f"Predicted {category_with_code(item['prdtypecode'], lang)} at {item['probability']:.0%} by "
-            f"version {item['model_version']} for {item['username']} on {item['created_at']}. "
-            f"Top: {top or '–'}"
-        )
-        if item["image_sha256"]:
-            st.caption(
-                f"An image was sent (SHA-256 {item['image_sha256'][:12]}…); the prediction log keeps "
-                "its hash only, not the image."
+        image_column, text_column = st.columns([1, 3])
+        with image_column:
+            show_image(user, item)
+        with text_column:
+            st.markdown(f"**{item['designation']}**")
+            if item["description"]:
+                st.caption(item["description"][:500])
+            top = ", ".join(
+                f"{category_with_code(t['code'], lang)} {t['probability']:.0%}" for t in item["top_k"][:3]
             )
-        else:
-            st.caption("No image was sent with this listing.")
+            st.caption(
+                f"Predicted {category_with_code(item['prdtypecode'], lang)} at {item['probability']:.0%} by "
+                f"version {item['model_version']} for {item['username']} on {item['created_at']}. "
+                f"Top: {top or '–'}"
+            )
         options = category_options(lang)
         labels = list(options)
         default = (

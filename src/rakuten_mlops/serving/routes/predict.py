@@ -56,7 +56,8 @@ def _record(
         "prdtypecode": out["prdtypecode"], "probability": out["probability"],
         "top_k": out["top_k"], "modalities": out["modalities"], "latency_ms": ms,
     }  # fmt: skip
-    state.prediction_log.add("predictions", logged)
+    # The image goes along only for a review thumbnail, made by the log's writer thread.
+    state.prediction_log.add("predictions", logged, product.image.data if product.image else None)
     state.shadow.offer(product.model_row(), logged)  # the challenger, off the request path
     return {
         "prediction_id": prediction_id,
