@@ -165,3 +165,21 @@ def test_thumbnails_follow_the_queue_window(make_settings, kit, tmp_path):
         with plog.engine.begin() as conn:
             conn.execute(text("UPDATE predictions SET created_at = :t"), {"t": utcnow() - timedelta(days=4)})
         assert plog.purge_review_images() == 1
+
+
+def test_thumbnails_not_kept_are_counted_on_metrics(make_settings, kit, tmp_path, monkeypatch):
+    from rakuten_mlops.serving import prediction_log
+
+    monkeypatch.setattr(prediction_log, "PENDING_IMAGE_BYTES", 10)  # no image fits: each one is dropped
+    params_path = tmp_path / "params.yaml"
+    params_path.write_text(yaml.safe_dump({"monitoring": {"review": {"confidence_below": THRESHOLD}}}))
+    settings = make_settings(params_path=params_path, predict_quota_per_minute=0)
+    kit.add_user(settings, "alice")
+    with TestClient(create_app(settings)) as client:
+        alice = kit.bearer(kit.login(client, "alice"))
+        metric = "rakuten_review_images_dropped "
+        before = [line for line in client.get("/metrics").text.splitlines() if line.startswith(metric)]
+        assert before == [metric + "0.0"]
+        _first(client, alice, UNSURE, low=True, image=_jpeg(4))
+        after = [line for line in client.get("/metrics").text.splitlines() if line.startswith(metric)]
+        assert after and float(after[0].split()[1]) >= 1

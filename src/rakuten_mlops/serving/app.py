@@ -122,6 +122,7 @@ def build_state(settings: Settings) -> ServingState:
         review_image_days=settings.review_image_days,
     )
     metrics.log_queue_size.set_function(lambda: plog.pending())
+    metrics.review_images_dropped.set_function(lambda: plog.images_dropped)
     holder = ModelHolder(settings, metrics)
     holder.shadow = ShadowScorer(settings, metrics, plog)
     windows = make_backend(settings.redis_url)  # login limits and quotas: Redis when configured

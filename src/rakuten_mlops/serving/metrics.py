@@ -50,6 +50,12 @@ class ServingMetrics:
         self.log_queue_size = Gauge(
             "rakuten_prediction_log_queue_size", "Prediction-log records waiting to be written", registry=r
         )
+        self.review_images_dropped = Gauge(
+            "rakuten_review_images_dropped",
+            "Review-queue thumbnails not kept since start (pending-image bound reached, or the database"
+            " was down at shutdown): those listings show in the queue without their image",
+            registry=r,
+        )
         self.low_confidence = Counter(
             "rakuten_low_confidence_predictions",
             "Served predictions less confident than the review threshold (they wait in the review queue)",
