@@ -141,12 +141,14 @@ class AliasLoader:
     def load(self, path: Path, version: str, run_id: str, source: str) -> LoadedModel:
         """Load a local copy and make one smoke prediction with it."""
         import mlflow.pyfunc
-        import pandas as pd
+
+        from rakuten_mlops.serving.predictor import predict_rows
 
         model = mlflow.pyfunc.load_model(str(path))
         # A model that loads but cannot predict (e.g. pickled against older code) must never be
-        # swapped in: the smoke prediction makes the load fail and the last good model stays.
-        model.predict(pd.DataFrame({"designation": ["smoke test"], "description": [""], "image": [None]}))
+        # swapped in: the smoke prediction makes the load fail and the last good model stays. It
+        # goes the way requests go, so what the model prepares on its first call is ready.
+        predict_rows(model, [{"designation": "smoke test", "description": "", "image": None}])
         return LoadedModel(model, self.name, version, run_id, source, utcnow())
 
     def _write_pointer(self, version: str, run_id: str, signature: str | None) -> None:
