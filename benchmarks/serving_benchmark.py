@@ -174,7 +174,7 @@ def ceiling(model: Any, listings: list[dict[str, Any]], rows: int, duration_s: f
         "seconds": round(elapsed, 3),
         "listings_per_s": round(n / elapsed, 1),
         "cpu_cores": round((time.process_time() - cpu0) / elapsed, 3),
-        "what": "predict_rows (DataFrame in, dicts out) on the loaded pyfunc model, one thread, no HTTP",
+        "what": "predict_rows (rows in, dicts out) on the loaded pyfunc model, one thread, no HTTP",
     }
 
 

@@ -210,3 +210,46 @@ def test_stopping_fails_every_chunk_of_a_waiting_split_request():
 
     big = asyncio.run(scenario())
     assert isinstance(big, NoModelError)  # answered, not left waiting for chunks never queued
+
+
+# -- the model's own predict path ----------------------------------------------------------------
+
+
+def test_rows_predicted_straight_by_the_model_get_what_mlflows_predict_and_scikit_learn_give(
+    champion, monkeypatch
+):
+    import mlflow
+
+    from rakuten_mlops.models.text import TextClassifier
+    from rakuten_mlops.serving.predictor import own_classifier
+
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(champion.tracking_uri)
+    mlflow.set_registry_uri(champion.tracking_uri)
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{champion.model_name}/{champion.version}")
+    finally:
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
+    assert own_classifier(model) is not None  # served straight from the rows
+    listings = load_listings(champion.data_dir, limit=200, seed=4)
+    rows = [  # 60 listings from the sample's (numbered, so that they differ)
+        {"designation": f"{x['designation']} {i}", "description": x["description"], "image": None}
+        for i, x in zip(range(60), itertools.cycle(listings), strict=False)
+    ]
+    rows += [
+        {"designation": "", "description": None, "image": None},
+        {"designation": "Piscine &amp; <b>spa</b>", "image": b""},
+        {"designation": "zzqx wvut", "description": "<p>Filtre &agrave; sable</p>", "image": None},
+    ]
+    chunks = [rows[:1], rows[1:9], rows[9:41], rows[41:]]  # one listing, a micro-batch, a batch, the rest
+    assert len(rows) > 41
+    fast = [predict_rows(model, chunk) for chunk in chunks]
+
+    class ThroughMlflow:  # no wrapper to unwrap: DataFrame in, MLflow's predict, DataFrame out
+        predict = staticmethod(model.predict)
+
+    monkeypatch.setattr(TextClassifier, "scorer", lambda self: None)  # scikit-learn's own calls
+    slow = [predict_rows(ThroughMlflow(), chunk) for chunk in chunks]
+    assert sum(map(len, fast)) == len(rows)
+    assert fast == slow  # codes, names, probabilities and top-k: equal, not merely close

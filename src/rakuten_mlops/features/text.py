@@ -6,6 +6,7 @@ import html
 import math
 import re
 import unicodedata
+from collections.abc import Iterable
 
 import pandas as pd
 
@@ -52,13 +53,23 @@ def clean_text(text: object, max_chars: int | None = None) -> str:
     return s[:max_chars].rstrip() if max_chars is not None else s
 
 
+def clean_titles(titles: Iterable[object]) -> list[str]:
+    """Cleaned titles (`designation` values)."""
+    return [clean_text(t) for t in titles]
+
+
+def clean_descriptions(descriptions: Iterable[object], max_chars: int = 2000) -> list[str]:
+    """Cleaned descriptions, cut to `max_chars`."""
+    return [clean_text(d, max_chars) for d in descriptions]
+
+
 def frame_titles(frame: pd.DataFrame) -> list[str]:
     """Cleaned titles (`designation`) of a DataFrame."""
-    return [clean_text(t) for t in frame["designation"]]
+    return clean_titles(frame["designation"])
 
 
 def frame_descriptions(frame: pd.DataFrame, max_chars: int = 2000) -> list[str]:
     """Cleaned descriptions of a DataFrame ("" for every row when the column is absent)."""
     if "description" not in frame.columns:
         return [""] * len(frame)
-    return [clean_text(d, max_chars) for d in frame["description"]]
+    return clean_descriptions(frame["description"], max_chars)

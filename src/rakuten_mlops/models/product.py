@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -84,13 +85,24 @@ class ProductClassifier:
         on_progress: Callable[[int], None] | None = None,
     ) -> Probabilities:
         """Class probabilities of each part; pass precomputed `embeddings` to skip the CNN."""
-        p_text = self.text.predict_proba(frame)
-        ok = np.zeros(len(frame), dtype=bool)
+        return self._fuse(
+            self.text.predict_proba(frame), lambda: self.image_bytes(frame), embeddings, cache, on_progress
+        )
+
+    def _fuse(
+        self,
+        p_text: np.ndarray,
+        images: Callable[[], list[bytes | None]],
+        embeddings: tuple[np.ndarray, np.ndarray] | None = None,
+        cache: EmbeddingCache | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> Probabilities:
+        ok = np.zeros(len(p_text), dtype=bool)
         if not self.uses_images or self.image is None or self.embedder is None:
             return Probabilities(p_text, None, ok, p_text)
         if embeddings is None:
             cache = cache or EmbeddingCache.from_env(self.embedder)  # batch jobs share a table
-            embeddings = self.embedder.embed_bytes(self.image_bytes(frame), cache, on_progress)
+            embeddings = self.embedder.embed_bytes(images(), cache, on_progress)
         emb, ok = embeddings
         p_image = np.zeros_like(p_text)
         fused = p_text.copy()
@@ -109,24 +121,48 @@ class ProductClassifier:
             probs.fused, self.classes_, probs.image_ok & (self.fusion is not None), self.top_k
         )
 
+    def predict_listings(
+        self, designations: list[str], descriptions: list[str], images: list[bytes | None]
+    ) -> dict[str, Any]:
+        """`predict_frame`'s columns for listings given as lists, without a DataFrame (serving).
+
+        The same numbers as `predict_frame` on a frame of these columns; a TF-IDF text model
+        predicts through its `TextScorer`, with none of pandas' or scikit-learn's per-call work.
+        """
+        if isinstance(self.text, TextClassifier):
+            p_text = self.text.predict_proba_listings(designations, descriptions)
+        else:
+            frame = pd.DataFrame({"designation": designations, "description": descriptions})
+            p_text = self.text.predict_proba(frame)
+        images_ok = [bytes(v) if isinstance(v, bytes | bytearray) and v else None for v in images]
+        probs = self._fuse(p_text, lambda: images_ok)
+        return prediction_columns(
+            probs.fused, self.classes_, probs.image_ok & (self.fusion is not None), self.top_k
+        )
+
 
 def format_predictions(
     proba: np.ndarray, classes: np.ndarray, image_used: np.ndarray, top_k: int
 ) -> pd.DataFrame:
     """Turn a probability matrix into the output contract's columns."""
+    return pd.DataFrame(prediction_columns(proba, classes, image_used, top_k))
+
+
+def prediction_columns(
+    proba: np.ndarray, classes: np.ndarray, image_used: np.ndarray, top_k: int
+) -> dict[str, Any]:
+    """The output contract's columns (arrays and lists, one item per row) of a probability matrix."""
     k = min(top_k, proba.shape[1])
     order = np.argsort(-proba, axis=1)[:, :k]
     best = order[:, 0] if len(proba) else np.zeros(0, dtype=int)
     codes = classes[best].astype(int) if len(proba) else np.zeros(0, dtype=int)
-    return pd.DataFrame(
-        {
-            "prdtypecode": codes,
-            "category": [category_name(c) for c in codes],
-            "probability": proba[np.arange(len(proba)), best].astype(float),
-            "top_k": [
-                [{"code": int(classes[j]), "probability": float(row[j])} for j in idx]
-                for row, idx in zip(proba, order, strict=True)
-            ],
-            "modalities": np.where(image_used, "text+image", "text"),
-        }
-    )
+    return {
+        "prdtypecode": codes,
+        "category": [category_name(c) for c in codes],
+        "probability": proba[np.arange(len(proba)), best].astype(float),
+        "top_k": [
+            [{"code": int(classes[j]), "probability": float(row[j])} for j in idx]
+            for row, idx in zip(proba, order, strict=True)
+        ],
+        "modalities": np.where(image_used, "text+image", "text"),
+    }

@@ -27,7 +27,7 @@ MODEL_ARTIFACT = "product_classifier.joblib"
 MODEL_CODE_PATH = Path(__file__).with_name("pyfunc_code.py")
 
 
-def _as_bytes(value: Any) -> bytes | None:
+def as_image_bytes(value: Any) -> bytes | None:
     """Image cell → bytes; base64 strings (JSON clients) are decoded, anything else is None."""
     if isinstance(value, bytes | bytearray):
         return bytes(value) or None
@@ -49,7 +49,7 @@ def normalise_input(model_input: pd.DataFrame | dict[str, Any] | list[dict[str, 
     desc = frame["description"] if "description" in frame.columns else pd.Series("", index=frame.index)
     out["description"] = desc.fillna("").astype(str)
     if "image" in frame.columns:
-        out["image"] = [_as_bytes(v) for v in frame["image"]]
+        out["image"] = [as_image_bytes(v) for v in frame["image"]]
     elif "image_path" in frame.columns:
         out["image_path"] = frame["image_path"]
     return out

@@ -32,7 +32,8 @@ out-of-fold pass for the stack.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -55,7 +56,10 @@ from sklearn.utils.class_weight import compute_class_weight
 from rakuten_mlops.config import TEXT_CANDIDATES, TextParams
 from rakuten_mlops.errors import InvalidInputError
 from rakuten_mlops.features.sentences import SentenceCache, SentenceEncoder
-from rakuten_mlops.features.text import frame_descriptions, frame_titles
+from rakuten_mlops.features.text import clean_descriptions, clean_titles, frame_descriptions, frame_titles
+from rakuten_mlops.models.text_scorer import TextScorer
+
+log = logging.getLogger(__name__)
 
 # Simplest first: on a tie the earlier one is kept.
 CANDIDATES = TEXT_CANDIDATES
@@ -104,6 +108,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         state = dict(super().__getstate__())  # a copy: object.__getstate__ gives __dict__ itself
         state.pop("sentence_cache", None)  # a path on the training machine: not the served model's
         state.pop("embed_progress", None)
+        state.pop("_scorer_cache", None)  # rebuilt from the fitted parts on the first prediction
         return state
 
     def _p(self) -> TextParams:
@@ -145,16 +150,21 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         return {"word": p.word_weight, "char": 1.0, "text_word": d, "text_char": d}
 
     def _texts(self, X: pd.DataFrame) -> dict[str, list[str]]:
-        titles = frame_titles(X)
+        return self._texts_of(frame_titles(X), frame_descriptions(X))
+
+    def _texts_of(self, titles: list[str], descriptions: list[str]) -> dict[str, list[str]]:
+        """The text each block reads, from cleaned titles and descriptions."""
         limit = self._p().title_max_chars
         short = [t[:limit] for t in titles] if limit else titles
-        joined = [f"{t} {d}" if d else t for t, d in zip(titles, frame_descriptions(X), strict=True)]
+        joined = [f"{t} {d}" if d else t for t, d in zip(titles, descriptions, strict=True)]
         return {"word": short, "char": short, "text_word": joined, "text_char": joined}
 
     def _features(self, X: pd.DataFrame, fit: bool, sentences: bool = False) -> dict[str, Any]:
+        return self._features_of(self._texts(X), fit, sentences)
+
+    def _features_of(self, texts: dict[str, list[str]], fit: bool, sentences: bool = False) -> dict[str, Any]:
         """`all`: every TF-IDF block (the SVM's input); `words`: the word blocks (naive Bayes');
         `sentences`: the embeddings of title + description when asked for, else None."""
-        texts = self._texts(X)
         if fit and texts["word"] == texts["text_word"]:
             # No description and no title longer than `title_max_chars`: the joined blocks would
             # repeat the title blocks.
@@ -167,17 +177,18 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
                 vec.stop_words_ = None  # only for introspection; it would bloat the pickle
             blocks[name] = m * self._weights()[name]
         words = [blocks[n] for n in ("word", "text_word") if n in blocks]
-        emb = None
-        if sentences:
-            if self.encoder_ is None:
-                raise InvalidInputError("this text model has no sentence encoder")
-            advance = self.embed_progress(len(texts["text_word"])) if self.embed_progress else None
-            emb = self.encoder_.encode(texts["text_word"], self.sentence_cache, on_progress=advance)
         return {
             "all": sparse.hstack(list(blocks.values()), format="csr"),
             "words": sparse.hstack(words, format="csr"),
-            "sentences": emb,
+            "sentences": self._sentences(texts) if sentences else None,
         }
+
+    def _sentences(self, texts: dict[str, list[str]]) -> np.ndarray:
+        """Sentence embeddings of title + description."""
+        if self.encoder_ is None:
+            raise InvalidInputError("this text model has no sentence encoder")
+        advance = self.embed_progress(len(texts["text_word"])) if self.embed_progress else None
+        return self.encoder_.encode(texts["text_word"], self.sentence_cache, on_progress=advance)
 
     # ------------------------------------------------------------------ base models
     def _base(self, name: str) -> Any:
@@ -390,16 +401,81 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         return self._features(X, fit=False)["all"]
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        feats = self._features(X, fit=False, sentences=self.uses_sentences)
-        scores = {m: self._scores(m, model, feats) for m, model in self.members_.items()}
-        base = _base_of(self.chosen_)
-        if base == "stack":
-            proba = _as_distribution(self.stacker_.predict_proba(np.hstack([scores["svm"], scores["nb"]])))
+        """Calibrated class probabilities (`classes_` order) of each row of `X`."""
+        return self._proba(self._texts(X), self.scorer())
+
+    def predict_proba_listings(
+        self, designations: Sequence[object], descriptions: Sequence[object]
+    ) -> np.ndarray:
+        """`predict_proba` of listings given as two lists (no DataFrame: the serving path)."""
+        texts = self._texts_of(clean_titles(designations), clean_descriptions(descriptions))
+        return self._proba(texts, self.scorer())
+
+    def predict_proba_reference(self, X: pd.DataFrame) -> np.ndarray:
+        """`predict_proba` through scikit-learn's own predict calls (what `TextScorer` reproduces)."""
+        return self._proba(self._texts(X), None)
+
+    def _proba(self, texts: dict[str, list[str]], scorer: TextScorer | None) -> np.ndarray:
+        if scorer is None:
+            feats = self._features_of(texts, fit=False, sentences=self.uses_sentences)
+            scores = {m: self._scores(m, model, feats) for m, model in self.members_.items()}
         else:
-            proba = _softmax(scores[base], self.temperature_)
+            scores = scorer.member_scores(scorer.features(texts))
+            if self.uses_sentences:
+                emb = {"sentences": self._sentences(texts)}
+                scores["use"] = self._scores("use", self.members_["use"], emb)
+        proba = self._base_proba(scores, scorer)
         if self.uses_sentences:
             return _pool(_log(proba), scores["use"], self.pooling_)
         return proba
+
+    def _base_proba(self, scores: dict[str, np.ndarray], scorer: TextScorer | None) -> np.ndarray:
+        base = _base_of(self.chosen_)
+        if base != "stack":
+            return _softmax(scores[base], self.temperature_)
+        meta = np.hstack([scores["svm"], scores["nb"]])
+        stacked = self.stacker_.predict_proba(meta) if scorer is None else scorer.stack_proba(meta)
+        return _as_distribution(stacked)
+
+    def scorer(self) -> TextScorer | None:
+        """The fitted model's `TextScorer` (built on first use), None where it does not apply.
+
+        None keeps scikit-learn's path: parts the scorer does not reproduce, or a scorer whose
+        scores on probe texts differ from scikit-learn's by any amount (logged once).
+        """
+        parts = (self.vectorizers_, self.members_, getattr(self, "stacker_", None), self.chosen_)
+        cached = getattr(self, "_scorer_cache", None)
+        if cached is not None and all(a is b for a, b in zip(cached[0], parts, strict=True)):
+            return cached[1]  # type: ignore[no-any-return]
+        scorer = self._build_scorer()
+        self._scorer_cache = (parts, scorer)
+        return scorer
+
+    def _build_scorer(self) -> TextScorer | None:
+        stacker = getattr(self, "stacker_", None) if _base_of(self.chosen_) == "stack" else None
+        if not TextScorer.supports(self.vectorizers_, self.members_, stacker):
+            return None
+        words = tuple(n for n in ("word", "text_word") if n in self.vectorizers_)
+        scorer = TextScorer(self.vectorizers_, self._weights(), words, self.members_, stacker, NB_LOG_FLOOR)
+        probe = self._probe_texts()
+        # The TF-IDF part only: the embedding model is scored the same way on either path.
+        tfidf = {m: model for m, model in self.members_.items() if m != "use"}
+        feats = self._features_of(probe, fit=False)
+        expected = {m: self._scores(m, model, feats) for m, model in tfidf.items()}
+        got = scorer.member_scores(scorer.features(probe))
+        same = expected.keys() == got.keys() and all(np.array_equal(expected[m], got[m]) for m in expected)
+        same = same and np.array_equal(self._base_proba(expected, None), self._base_proba(got, scorer))
+        if not same:
+            log.warning("the fast text scorer differs from scikit-learn's path on this model: not used")
+            return None
+        return scorer
+
+    def _probe_texts(self) -> dict[str, list[str]]:
+        """A few texts made of the model's own vocabulary (and one of none) to check a scorer on."""
+        terms = [t for vec in self.vectorizers_.values() for t in list(vec.vocabulary_)[:40]]
+        titles = ["", "zzqx " * 3, " ".join(terms[:30]), " ".join(terms[::3]), terms[-1] if terms else "a"]
+        descriptions = [" ".join(terms[10:60]), "", "", " ".join(terms[::2]) * 2, "x"]
+        return self._texts_of(titles, descriptions)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
@@ -427,9 +503,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
 
     def base_proba(self, scores: dict[str, np.ndarray]) -> np.ndarray:
         """The TF-IDF candidate's probabilities from `member_scores` (before any pooling)."""
-        if _base_of(self.chosen_) == "stack":
-            return _as_distribution(self.stacker_.predict_proba(np.hstack([scores["svm"], scores["nb"]])))
-        return _softmax(scores[_base_of(self.chosen_)], self.temperature_)
+        return self._base_proba(scores, None)
 
 
 def selection_line(selection: dict[str, Any]) -> str:

@@ -57,12 +57,14 @@ class LoadedModel:
 def load_checked_copy(path: Path) -> Any:
     """The pyfunc model of a local copy (its signature already checked), after one smoke prediction."""
     import mlflow.pyfunc
-    import pandas as pd
+
+    from rakuten_mlops.serving.predictor import predict_rows
 
     model = mlflow.pyfunc.load_model(str(path))
     # A model that loads but cannot predict (e.g. pickled against older code) must never be
-    # swapped in: the smoke prediction makes the load fail and the last good model stays.
-    model.predict(pd.DataFrame({"designation": ["smoke test"], "description": [""], "image": [None]}))
+    # swapped in: the smoke prediction makes the load fail and the last good model stays. It
+    # goes the way requests go, so what the model prepares on its first call is ready.
+    predict_rows(model, [{"designation": "smoke test", "description": "", "image": None}])
     return model
 
 
