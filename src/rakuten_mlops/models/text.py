@@ -342,8 +342,12 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         else:
             new = copy.copy(self)
             new.vectorizers_ = self._make_vectorizers()
-            feats = new._features(X, fit=True, sentences=self.uses_sentences)
+            seconds: dict[str, float] = {}
+            feats = new._features(X, fit=True, sentences=self.uses_sentences, seconds=seconds)
+            clock = time.perf_counter()
             new.members_ = new._fit_final(feats, y)
+            seconds["final"] = time.perf_counter() - clock
+            new.seconds_ = {k: round(v, 2) for k, v in seconds.items()}
         new.oof_proba_ = None  # type: ignore[assignment]
         new.refit_rows_ = len(y)
         return new
