@@ -70,6 +70,9 @@ def test_the_registered_model_learns_from_every_row_but_gold(
 
     summary = json.loads((home / "pipeline" / "run_summary.json").read_text())
     assert summary["refit"]["rows"] == expected and summary["register"]["train_rows"] == expected
+    # where the text fits spent their time, for the train split and for the refit
+    assert {"tfidf", "sentences", "folds", "final"} <= set(summary["train"]["text_phase_seconds"])
+    assert {"tfidf", "final"} <= set(summary["refit"]["text_phase_seconds"])
     # validation/test metrics stay those of the train-split model; gold is the refitted model's
     metrics = mlflow.get_run(summary["register"]["run_id"]).data.metrics
     assert metrics["train_rows"] == expected

@@ -158,6 +158,23 @@ def test_the_stack_is_chosen_where_it_wins(train) -> None:
     assert set(fitted.members_) == {"svm", "nb"}
 
 
+@pytest.mark.parametrize("rows_per_class,C", [(8, 0.25), (20, 1e-3)])
+def test_models_fitted_during_selection_are_those_a_fixed_choice_fits(rows_per_class: int, C: float) -> None:
+    """The most complex candidate's models are fitted on every row beside the stacker, before
+    selection ends; whichever candidate wins, the model equals that candidate fitted alone."""
+    data = generate_listings(rows_per_class, seed=1)
+    params = TextParams(C=C, sentence_encoder=None)
+    auto = TextClassifier(params, random_state=0).fit(data, data["prdtypecode"])
+    alone = TextClassifier(params.model_copy(update={"model": auto.chosen_}), random_state=0)
+    alone.fit(data, data["prdtypecode"])
+    probe = generate_listings(4, seed=5)
+    np.testing.assert_array_equal(auto.predict_proba(probe), alone.predict_proba(probe))
+    np.testing.assert_array_equal(auto.oof_proba_, alone.oof_proba_)
+    assert set(auto.members_) == set(alone.members_)
+    assert {"tfidf", "folds", "stacker_and_final_fits", "selection", "final"} <= set(auto.seconds_)
+    assert all(v >= 0 for v in auto.seconds_.values())
+
+
 def test_a_fixed_model_skips_selection(train) -> None:
     params = TextParams(model="svm_balanced", calibration_cv=2)
     fitted = TextClassifier(params).fit(train, train["prdtypecode"])

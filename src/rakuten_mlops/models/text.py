@@ -21,10 +21,12 @@ Candidates (simplest first, see :data:`CANDIDATES`):
 One pass of k folds fits every base model a candidate needs; each candidate's out-of-fold
 predictions give its cross-validated log-loss and weighted F1, and the best mean of the
 ``selection`` metric wins (a more complex candidate must beat a simpler one by more than
-``selection_margin``). The vectorizers are fitted
-once on all training rows (unsupervised), every base model once per fold, and only the chosen
-candidate's base models once more on every row (each SVM spread over the cores by class, see
-:func:`fit_svm`). :meth:`TextClassifier.refit` relearns the chosen model on more rows without a new selection:
+``selection_margin``). The vectorizers are fitted once on all training rows (unsupervised), every
+base model once per fold, and only the chosen candidate's base models once more on every row (each
+SVM spread over the cores by class, see :func:`fit_svm`); the most complex candidate's are fitted
+beside the stacker, before selection ends. Every fit uses one BLAS thread and the work is spread
+over processes. :meth:`TextClassifier.refit` relearns the chosen model on more rows without a new
+selection:
 one fit for the SVMs and the embedding model (temperature and pooling weights are kept), a new
 out-of-fold pass for the stack.
 """
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -52,6 +55,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 from sklearn.utils.class_weight import compute_class_weight
+from threadpoolctl import threadpool_limits
 
 from rakuten_mlops.config import TEXT_CANDIDATES, TextParams
 from rakuten_mlops.errors import InvalidInputError
@@ -159,12 +163,22 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         joined = [f"{t} {d}" if d else t for t, d in zip(titles, descriptions, strict=True)]
         return {"word": short, "char": short, "text_word": joined, "text_char": joined}
 
-    def _features(self, X: pd.DataFrame, fit: bool, sentences: bool = False) -> dict[str, Any]:
-        return self._features_of(self._texts(X), fit, sentences)
+    def _features(
+        self, X: pd.DataFrame, fit: bool, sentences: bool = False, seconds: dict[str, float] | None = None
+    ) -> dict[str, Any]:
+        return self._features_of(self._texts(X), fit, sentences, seconds)
 
-    def _features_of(self, texts: dict[str, list[str]], fit: bool, sentences: bool = False) -> dict[str, Any]:
+    def _features_of(
+        self,
+        texts: dict[str, list[str]],
+        fit: bool,
+        sentences: bool = False,
+        seconds: dict[str, float] | None = None,
+    ) -> dict[str, Any]:
         """`all`: every TF-IDF block (the SVM's input); `words`: the word blocks (naive Bayes');
-        `sentences`: the embeddings of title + description when asked for, else None."""
+        `sentences`: the embeddings of title + description when asked for, else None.
+        `seconds`, when given, receives the time spent on the TF-IDF blocks and on the embeddings."""
+        started = time.perf_counter()
         if fit and texts["word"] == texts["text_word"]:
             # No description and no title longer than `title_max_chars`: the joined blocks would
             # repeat the title blocks.
@@ -177,11 +191,18 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
                 vec.stop_words_ = None  # only for introspection; it would bloat the pickle
             blocks[name] = m * self._weights()[name]
         words = [blocks[n] for n in ("word", "text_word") if n in blocks]
-        return {
+        out = {
             "all": sparse.hstack(list(blocks.values()), format="csr"),
             "words": sparse.hstack(words, format="csr"),
-            "sentences": self._sentences(texts) if sentences else None,
+            "sentences": None,
         }
+        tfidf_done = time.perf_counter()
+        if sentences:
+            out["sentences"] = self._sentences(texts)
+        if seconds is not None:
+            seconds["tfidf"] = tfidf_done - started
+            seconds["sentences"] = time.perf_counter() - tfidf_done
+        return out
 
     def _sentences(self, texts: dict[str, list[str]]) -> np.ndarray:
         """Sentence embeddings of title + description."""
@@ -199,11 +220,6 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
             return LogisticRegression(C=p.sentence_C, max_iter=500)
         weight = "balanced" if name == "svm_balanced" else p.class_weight
         return LinearSVC(C=p.C, class_weight=weight, random_state=self.random_state)
-
-    def _fit_member(
-        self, name: str, feats: dict[str, Any], y: np.ndarray, rows: np.ndarray, n_jobs: int = 1
-    ) -> Any:
-        return _fit_base(name, self._base(name), feats[_BLOCK.get(name, "all")], y, rows, n_jobs)
 
     @staticmethod
     def _scores(
@@ -238,6 +254,11 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> TextClassifier:
+        # One BLAS thread (see `_fit_base`): the work is spread over processes instead.
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._fit(X, y)
+
+    def _fit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> TextClassifier:
         p = self._p()
         y = np.asarray(y)
         classes, counts = np.unique(y, return_counts=True)
@@ -248,7 +269,9 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         members = tuple(dict.fromkeys(m for c in candidates for m in _members_of(c)))
         self.vectorizers_ = self._make_vectorizers()
         self.encoder_ = SentenceEncoder(p.sentence_max_chars) if "use" in members else None
-        feats = self._features(X, fit=True, sentences="use" in members)
+        seconds: dict[str, float] = {}
+        feats = self._features(X, fit=True, sentences="use" in members, seconds=seconds)
+        clock = time.perf_counter()
         cv = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
         splits = list(cv.split(feats["all"], y))
         # One task per (fold, base model), in worker processes: each fit is deterministic alone,
@@ -262,9 +285,20 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         for (f, m), model in zip(tasks, fitted, strict=True):
             held = splits[f][1]
             oof[m][held] = self._scores(m, model, feats, held)
+        seconds["folds"], clock = time.perf_counter() - clock, time.perf_counter()
         self.classes_ = classes
         codes = np.searchsorted(classes, y)
-        bases = {b: self._oof_base(b, oof, y, splits) for b in dict.fromkeys(map(_base_of, candidates))}
+        # Second pass, in worker processes too: the stacker learns from the out-of-fold scores while
+        # the most complex candidate's base models (the one that wins on large data) are fitted on
+        # every row; selection then only waits for another base model when a simpler one wins.
+        ahead = _members_of(candidates[-1])
+        bases_needed = tuple(dict.fromkeys(map(_base_of, candidates)))
+        meta = np.hstack([oof["svm"], oof["nb"]]) if "stack" in bases_needed else None
+        stack, final = self._second_pass(meta, y, splits, feats, ahead)
+        seconds["stacker_and_final_fits"], clock = time.perf_counter() - clock, time.perf_counter()
+        bases = {b: self._oof_base(b, oof, y, splits) for b in bases_needed if b != "stack"}
+        if stack is not None:
+            bases["stack"] = stack[1]
         probas = {
             c: self._oof_pooled(bases[_base_of(c)], oof["use"], codes, splits)
             if c.endswith("+use")
@@ -274,10 +308,14 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         self.selection_ = self._select(probas, y, splits)
         self.chosen_ = self.selection_["chosen"]
         base = _base_of(self.chosen_)
-        # Only the chosen candidate's base models are fitted on every row.
-        self.members_ = self._fit_final(feats, y)
-        if base == "stack":
-            self.stacker_ = self._stacker().fit(np.hstack([oof["svm"], oof["nb"]]), y)
+        seconds["selection"], clock = time.perf_counter() - clock, time.perf_counter()
+        # Only the chosen candidate's base models are kept; one fitted ahead is not fitted again.
+        missing = tuple(m for m in _members_of(self.chosen_) if m not in final)
+        if missing:
+            final.update(self._second_pass(None, y, splits, feats, missing)[1])
+        self.members_ = {m: final[m] for m in _members_of(self.chosen_)}
+        if stack is not None and base == "stack":
+            self.stacker_ = stack[0]  # fitted on every row's out-of-fold scores
         else:
             self.temperature_ = _fit_temperature(oof[base], codes)
         if self.chosen_.endswith("+use"):
@@ -285,15 +323,16 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.encoder_ = None
         self.oof_proba_ = probas[self.chosen_]
+        seconds["final"] = time.perf_counter() - clock
+        # Where the fit's time went (the pipeline's summaries report it); "final" is what the chosen
+        # candidate still needed after selection (nothing when the most complex one won).
+        self.seconds_ = {k: round(v, 2) for k, v in seconds.items()}
         return self
 
     def _fit_final(self, feats: dict[str, Any], y: np.ndarray) -> dict[str, Any]:
-        """The chosen candidate's base models on every row, each SVM spread over the cores."""
-        rows = np.arange(len(y))
-        return {
-            m: self._fit_member(m, feats, y, rows, n_jobs=effective_n_jobs(-1))
-            for m in _members_of(self.chosen_)
-        }
+        """The chosen candidate's base models on every row, in one pool (each SVM's classes split)."""
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._second_pass(None, y, [], feats, _members_of(self.chosen_))[1]
 
     def refit(self, X: pd.DataFrame, y: np.ndarray | pd.Series) -> TextClassifier:
         """A copy that learned from new rows with this model's choice (no new selection).
@@ -321,30 +360,57 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         else:
             new = copy.copy(self)
             new.vectorizers_ = self._make_vectorizers()
-            feats = new._features(X, fit=True, sentences=self.uses_sentences)
+            seconds: dict[str, float] = {}
+            feats = new._features(X, fit=True, sentences=self.uses_sentences, seconds=seconds)
+            clock = time.perf_counter()
             new.members_ = new._fit_final(feats, y)
+            seconds["final"] = time.perf_counter() - clock
+            new.seconds_ = {k: round(v, 2) for k, v in seconds.items()}
         new.oof_proba_ = None  # type: ignore[assignment]
         new.refit_rows_ = len(y)
         return new
 
+    def _second_pass(
+        self,
+        meta: np.ndarray | None,
+        y: np.ndarray,
+        splits: list,
+        feats: dict[str, Any],
+        ahead: tuple[str, ...],
+    ) -> tuple[tuple[Pipeline, np.ndarray] | None, dict[str, Any]]:
+        """The stacker and its out-of-fold probabilities (when `meta` is given), and the `ahead`
+        base models on every row, all in one pool of worker processes (the stacker's chain first:
+        it is the longest task). Each SVM's classes are split into tasks of their own (`fit_svm`)."""
+        tasks: list[Any] = []
+        if meta is not None:
+            tasks.append(delayed(_fit_stack)(self._stacker(), meta, y, splits))
+        merges: dict[str, Callable[[list[Any]], Any]] = {}
+        spans: dict[str, slice] = {}
+        for m in ahead:
+            start = len(tasks)
+            if m in ("nb", "use"):
+                tasks.append(delayed(_fit_base)(m, self._base(m), feats[_BLOCK[m]], y, np.arange(len(y))))
+                merges[m] = _first
+            else:
+                svm_tasks, merge = svm_group_tasks(self._base(m), feats["all"], y, effective_n_jobs(-1))
+                tasks += svm_tasks
+                merges[m] = merge
+            spans[m] = slice(start, len(tasks))
+        done = Parallel(n_jobs=min(len(tasks), effective_n_jobs(-1)))(tasks) if tasks else []
+        stack = done[0] if meta is not None else None
+        fitted = {m: merges[m](done[spans[m]]) for m in ahead}
+        for m in fitted:
+            if m not in _BLOCK:  # the SVMs: weights column-major, as `_fit_base` stores them
+                _column_major(fitted[m], "coef_")
+        return stack, fitted
+
     def _oof_base(self, name: str, oof: dict[str, np.ndarray], y: np.ndarray, splits: list) -> np.ndarray:
-        """Out-of-fold calibrated probabilities of one base candidate (no row's probability saw its label)."""
-        if name != "stack":
-            codes = np.searchsorted(self.classes_, y)
-            out = np.zeros((len(y), len(self.classes_)))
-            for train, held in splits:  # the temperature too is fitted out of fold
-                t = _fit_temperature(oof[name][train], codes[train])
-                out[held] = _softmax(oof[name][held], t)
-            return out
-        meta = np.hstack([oof["svm"], oof["nb"]])
-        stacker = self._stacker().fit(meta, y)
+        """Out-of-fold calibrated probabilities of an SVM candidate (no row's probability saw its label)."""
+        codes = np.searchsorted(self.classes_, y)
         out = np.zeros((len(y), len(self.classes_)))
-        # Each fold's stacker starts from the all-rows one (warm start): a few Newton steps instead
-        # of a full fit. Stratified folds with k <= the smallest class keep every class in every
-        # fold's training part, so the class order is the same.
-        for train, held in splits:
-            fold = copy.deepcopy(stacker).set_params(logisticregression__warm_start=True)
-            out[held] = _as_distribution(fold.fit(meta[train], y[train]).predict_proba(meta[held]))
+        for train, held in splits:  # the temperature too is fitted out of fold
+            t = _fit_temperature(oof[name][train], codes[train])
+            out[held] = _softmax(oof[name][held], t)
         return out
 
     @staticmethod
@@ -529,8 +595,16 @@ def _fit_base(name: str, model: Any, x: Any, y: np.ndarray, rows: np.ndarray, n_
     Processes, not threads: liblinear draws its coordinate order from one random generator per
     process, seeded at the start of each fit; two SVMs fitted at once in threads interleave their
     draws, and the same data gave models that differed from run to run (out-of-fold probabilities
-    by up to 1e-3 for the stack).
+    by up to 1e-3 for the stack). One BLAS thread: a BLAS that splits a product over threads sums
+    in an order that depends on their number, and the ill-conditioned stacker and the embedding
+    model then stop at different points (coefficients 0.01-0.06 apart, 23 of 15k rows' answers
+    for the stacker); on a shared 2-core machine one thread was also 2-3x faster.
     """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit_base_now(name, model, x, y, rows, n_jobs)
+
+
+def _fit_base_now(name: str, model: Any, x: Any, y: np.ndarray, rows: np.ndarray, n_jobs: int) -> Any:
     if name == "nb":
         return _column_major(model.fit(x[rows], y[rows]), "feature_log_prob_")
     if name == "use":
@@ -558,10 +632,20 @@ def fit_svm(svm: LinearSVC, x: sparse.csr_matrix, y: np.ndarray, n_jobs: int = 1
     those (the rest's own is discarded), so each process trains its share of the classes (processes,
     not threads: see `_fit_base`).
     """
+    tasks, merge = svm_group_tasks(svm, x, y, n_jobs)
+    if len(tasks) == 1:  # one group: fitted here, no worker process
+        return svm.fit(x, y)
+    return merge(Parallel(n_jobs=len(tasks))(tasks))
+
+
+def svm_group_tasks(
+    svm: LinearSVC, x: sparse.csr_matrix, y: np.ndarray, n_jobs: int
+) -> tuple[list[Any], Callable[[list[Any]], LinearSVC]]:
+    """`fit_svm` as joblib tasks (one per group of classes) and the function that merges their results."""
     classes = np.unique(y)
     n_groups = min(n_jobs, len(classes) // 2)
     if n_groups < 2:
-        return svm.fit(x, y)
+        return [delayed(_fit_whole)(svm, x, y)], _first
     codes = np.searchsorted(classes, y)  # labels of any type -> 0..K-1; the rest is -1
     code_groups = np.array_split(np.arange(len(classes)), n_groups)
     if svm.class_weight is None:
@@ -569,18 +653,48 @@ def fit_svm(svm: LinearSVC, x: sparse.csr_matrix, y: np.ndarray, n_jobs: int = 1
     else:
         weights = compute_class_weight(svm.class_weight, classes=classes, y=y)
     x = x.astype(np.float64)  # liblinear works in float64: convert once, not once per process
-    parts = Parallel(n_jobs=n_groups)(
+    tasks = [
         delayed(_fit_group)(svm, x, codes, g, {int(c): float(weights[c]) for c in g}) for g in code_groups
-    )
-    coef = np.zeros((len(classes), x.shape[1]))
-    intercept = np.zeros(len(classes))
-    for group, part in zip(code_groups, parts, strict=True):
-        rows = np.searchsorted(part.classes_, group)
-        coef[group], intercept[group] = part.coef_[rows], part.intercept_[rows]
-    svm.coef_, svm.intercept_, svm.classes_ = coef, intercept, classes
-    svm.n_features_in_ = x.shape[1]
-    svm.n_iter_ = max(int(p.n_iter_) for p in parts)
-    return svm
+    ]
+
+    def merge(parts: list[LinearSVC]) -> LinearSVC:
+        coef = np.zeros((len(classes), x.shape[1]))
+        intercept = np.zeros(len(classes))
+        for group, part in zip(code_groups, parts, strict=True):
+            rows = np.searchsorted(part.classes_, group)
+            coef[group], intercept[group] = part.coef_[rows], part.intercept_[rows]
+        svm.coef_, svm.intercept_, svm.classes_ = coef, intercept, classes
+        svm.n_features_in_ = x.shape[1]
+        svm.n_iter_ = max(int(p.n_iter_) for p in parts)
+        return svm
+
+    return tasks, merge
+
+
+def _first(parts: list[Any]) -> Any:
+    return parts[0]
+
+
+def _fit_whole(svm: LinearSVC, x: sparse.csr_matrix, y: np.ndarray) -> LinearSVC:
+    return svm.fit(x, y)
+
+
+def _fit_stack(
+    stacker: Pipeline, meta: np.ndarray, y: np.ndarray, splits: list
+) -> tuple[Pipeline, np.ndarray]:
+    """The stacker on every row's out-of-fold scores, and its own out-of-fold probabilities.
+
+    Each fold's stacker starts from the all-rows one (warm start): a few Newton steps instead of a
+    full fit. Stratified folds with k <= the smallest class keep every class in every fold's
+    training part, so the class order is the same. One BLAS thread, as in `_fit_base`.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        stacker.fit(meta, y)
+        out = np.zeros((len(y), len(stacker.classes_)))
+        for train, held in splits:
+            fold = copy.deepcopy(stacker).set_params(logisticregression__warm_start=True)
+            out[held] = _as_distribution(fold.fit(meta[train], y[train]).predict_proba(meta[held]))
+    return stacker, out
 
 
 def _fit_group(

@@ -113,14 +113,17 @@ def refit(
         {LABEL: gold_frame[LABEL].to_numpy(), "predicted": preds["system"]}, index=gold_frame.index
     ).to_parquet(work.refit_dir / GOLD_PREDICTIONS_FILE)
     frame[["productid", LABEL]].to_csv(work.refit_dir / TRAIN_ROWS_FILE, index_label="row")
+    refitted = params.split.refit and not on_val
     info = {
-        "enabled": params.split.refit and not on_val,
+        "enabled": refitted,
         "reason": None if params.split.refit and not on_val else _why_not_refitted(params),
         "rows": len(frame),
         "parts": list(parts),
         "text_model": model.metadata.get("text_model"),
         "gold_weighted_f1": gold["system"]["weighted_f1"],
         "seconds": round(time.perf_counter() - started, 2),
+        # The refitted TF-IDF model's phases (None when nothing was refitted or for a transformer).
+        "text_phase_seconds": getattr(model.text, "seconds_", None) if refitted else None,
         "model_path": str(path),
     }
     write_json(work.refit_dir / "gold_metrics.json", gold)

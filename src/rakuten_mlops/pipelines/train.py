@@ -300,6 +300,8 @@ def train_text(
         "seconds": round(time.perf_counter() - t0, 2),
         "chosen": text.chosen_,
         "selection": text.selection_,
+        # Where a TF-IDF model's fit spent its time (features, folds, stacker and final fits, ...).
+        "phase_seconds": getattr(text, "seconds_", None),
     }
     write_json(_parts_dir(work) / "text.json", info)
     return info
@@ -399,6 +401,7 @@ def train(
     train_image(work, params, progress)
     info = fuse(work, params)
     info["text_seconds"] = text_info["seconds"]
+    info["text_phase_seconds"] = text_info["phase_seconds"]
     info["text_model"] = {"chosen": text_info["chosen"], **text_info["selection"]}
     write_json(work.model_dir / "summary.json", info)
     return info
