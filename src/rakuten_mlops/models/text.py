@@ -113,6 +113,9 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         state.pop("sentence_cache", None)  # a path on the training machine: not the served model's
         state.pop("embed_progress", None)
         state.pop("_scorer_cache", None)  # rebuilt from the fitted parts on the first prediction
+        # Wall-clock timings differ between two fits of the same model: kept out of the artefact,
+        # whose SHA-256 is what makes registering the same model twice a no-op.
+        state.pop("seconds_", None)
         return state
 
     def _p(self) -> TextParams:
