@@ -4,16 +4,52 @@ from __future__ import annotations
 
 import io
 import pickle
+import sys
+import threading
+from collections.abc import Iterator
 
 import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 
 from rakuten_mlops.config import TextParams
-from rakuten_mlops.models.text import TextClassifier
+from rakuten_mlops.models.char_wb import CharWbColumns
+from rakuten_mlops.models.text import NB_LOG_FLOOR, TextClassifier
 from rakuten_mlops.models.text_scorer import TextScorer
 from rakuten_mlops.simulation.core.sample import generate_listings
+
+SETUPS = {
+    "stack": {"model": "stack"},
+    "svm": {"model": "svm"},
+    "weighted-blocks": {"model": "svm_balanced", "word_weight": 0.6, "description_weight": 0.3},
+    "char-no-cut": {"model": "stack", "title_max_chars": None, "char_analyzer": "char", "word_ngram_max": 1},
+    "titles-only": {"model": "stack", "description_weight": 0.0, "sublinear_tf": False},
+    "char-wb-from-2": {"model": "svm", "char_ngram_min": 2, "char_ngram_max": 4, "strip_accents": False},
+}
+# Every character str.split() splits on (and the regex `\s` matches): the last is U+3000.
+WHITE_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+# Texts as a char_wb analyzer may meet them (the model's own cleaning removes some of this first):
+# accents, no-break and odd spaces, tabs and newlines, repeated words, empty and blank texts,
+# very long words, words shorter than n, characters NFKD changes (ligatures, ß, a spacing
+# diaeresis that becomes a space) and a Greek capital sigma whose lower case depends on its place.
+AWKWARD = [
+    "",
+    "   \t\n ",
+    "Piscine\u00a0hors-sol\tIntex\n\nfiltre à sable",
+    "piscine piscine PISCINE piscine",
+    "Élégant café crème, déjà vu — naïve façade",
+    "straße STRASSE Straẞe ﬁlet ﬂeur ﬀ ﬃ Ⅻ ½ ²",
+    "a b c 1 2 x à é",
+    "x" * 5000,
+    "anticonstitutionnellement" * 40 + " court",
+    "ΟΔΟΣ ΣΟΦΟΣ σοφος",
+    "mot¨tréma a´b",
+    f"un{WHITE_SPACE}deux{WHITE_SPACE}trois",
+    "全角　スペース  混在 texte",
+    " leading and trailing ",
+]
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +59,15 @@ def train() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def listings() -> pd.DataFrame:
-    """Held-out listings plus the awkward ones: empty, unknown words, markup, a repeated title."""
+    """Held-out listings plus the awkward ones: empty, unknown words, markup, a repeated title, unicode."""
     held = generate_listings(4, seed=2)[["designation", "description"]]
     odd = pd.DataFrame(
         {
             "designation": ["", "qwzx vbnm", "Piscine &amp; <b>spa</b> gonflable", "Piscine piscine piscine",
-                            "x" * 300, "Lot de 3 T-shirts taille 4 ans"],
-            "description": ["", "", "<p>Filtre &agrave; sable</p><br />" * 20, "piscine", "", None],
+                            "x" * 300, "Lot de 3 T-shirts taille 4 ans", "Straße ﬁlet\u00a0crème",
+                            "ΟΔΟΣ a b"],
+            "description": ["", "", "<p>Filtre &agrave; sable</p><br />" * 20, "piscine", "", None,
+                            "Élégant\tcafé\n\ndéjà vu " * 30, "x" * 3000],
         }
     )  # fmt: skip
     return pd.concat([held, odd], ignore_index=True)
@@ -40,21 +78,37 @@ def fitted(train: pd.DataFrame, **params: object) -> TextClassifier:
     return TextClassifier(p, random_state=0).fit(train, train["prdtypecode"])
 
 
-@pytest.mark.parametrize(
-    "params",
-    [
-        {"model": "stack"},
-        {"model": "svm"},
-        {"model": "svm_balanced", "word_weight": 0.6, "description_weight": 0.3},
-        {"model": "stack", "title_max_chars": None, "char_analyzer": "char", "word_ngram_max": 1},
-        {"model": "stack", "description_weight": 0.0, "sublinear_tf": False},
-    ],
-    ids=["stack", "svm", "weighted-blocks", "char-no-cut", "titles-only"],
-)
+@pytest.fixture(scope="module", params=list(SETUPS), ids=list(SETUPS))
+def model(request: pytest.FixtureRequest, train: pd.DataFrame) -> TextClassifier:
+    """The model of each set-up, fitted once for the tests that use it."""
+    return fitted(train, **SETUPS[request.param])
+
+
+def scorer_of(model: TextClassifier, max_cached_words: int) -> TextScorer:
+    """A new scorer of `model`'s parts, built as `TextClassifier.scorer` builds it but for the cache bound."""
+    words = [n for n in ("word", "text_word") if n in model.vectorizers_]
+    stacker = getattr(model, "stacker_", None) if model.chosen_ == "stack" else None
+    return TextScorer(
+        model.vectorizers_, model._weights(), words, model.members_, stacker, NB_LOG_FLOOR, max_cached_words
+    )
+
+
+def caches(scorer: TextScorer) -> list[CharWbColumns]:
+    return [b.by_word for b in scorer.blocks if b.by_word is not None]
+
+
+def assert_same_features(got: dict[str, sparse.csr_matrix], expected: dict[str, sparse.csr_matrix]) -> None:
+    for name in ("all", "words"):
+        assert got[name].shape == expected[name].shape
+        assert got[name].dtype == expected[name].dtype == np.float32
+        assert np.array_equal(got[name].indptr, expected[name].indptr)
+        assert np.array_equal(got[name].indices, expected[name].indices)
+        assert np.array_equal(got[name].data, expected[name].data)
+
+
 def test_the_scorer_gives_scikit_learns_probabilities_bit_for_bit(
-    train: pd.DataFrame, listings: pd.DataFrame, params: dict[str, object]
+    model: TextClassifier, listings: pd.DataFrame
 ) -> None:
-    model = fitted(train, **params)
     assert isinstance(model.scorer(), TextScorer)  # the fast path is the one measured here
     expected = model.predict_proba_reference(listings)
     assert np.array_equal(model.predict_proba(listings), expected)
@@ -65,18 +119,92 @@ def test_the_scorer_gives_scikit_learns_probabilities_bit_for_bit(
     assert np.array_equal(listed, expected)
 
 
+def test_awkward_texts_give_scikit_learns_features_from_the_word_cache_too(model: TextClassifier) -> None:
+    """Texts given to the vectorizers as they are (no cleaning): the first call fills the word
+    caches, the second reads every word from them; both give scikit-learn's matrices."""
+    scorer = scorer_of(model, max_cached_words=10_000)
+    texts = model._texts_of(AWKWARD, AWKWARD[::-1])
+    expected = model._features_of(texts, fit=False)
+    assert_same_features(scorer.features(texts), expected)
+    filled = [c.cached_words for c in caches(scorer)]
+    assert len(filled) == sum(v.analyzer == "char_wb" for v in model.vectorizers_.values())
+    assert all(filled)
+    assert_same_features(scorer.features(texts), expected)
+    assert [c.cached_words for c in caches(scorer)] == filled  # no word computed again: all hits
+    for i in range(len(AWKWARD)):  # each text alone, from the cache
+        one = {name: column[i : i + 1] for name, column in texts.items()}
+        assert_same_features(scorer.features(one), model._features_of(one, fit=False))
+
+
 def test_the_scorer_builds_the_same_sparse_features(train: pd.DataFrame, listings: pd.DataFrame) -> None:
     model = fitted(train, model="stack", word_weight=0.7)
     scorer = model.scorer()
     assert scorer is not None
     texts = model._texts(listings)
-    expected, got = model._features_of(texts, fit=False), scorer.features(texts)
-    for name in ("all", "words"):
-        assert got[name].shape == expected[name].shape
-        assert got[name].dtype == expected[name].dtype == np.float32
-        assert np.array_equal(got[name].indptr, expected[name].indptr)
-        assert np.array_equal(got[name].indices, expected[name].indices)
-        assert np.array_equal(got[name].data, expected[name].data)
+    assert_same_features(scorer.features(texts), model._features_of(texts, fit=False))
+
+
+def test_the_word_caches_hold_no_more_than_their_bound_and_stay_exact(
+    train: pd.DataFrame, listings: pd.DataFrame
+) -> None:
+    model = fitted(train, model="stack")
+    scorer = scorer_of(model, max_cached_words=7)
+    texts = model._texts(listings)
+    for start in range(0, len(listings), 3):  # many more distinct words than 7, three listings a call
+        part = {name: column[start : start + 3] for name, column in texts.items()}
+        assert_same_features(scorer.features(part), model._features_of(part, fit=False))
+        assert all(1 <= c.cached_words <= 7 for c in caches(scorer))
+    with pytest.raises(ValueError, match="max_words must be at least 1"):
+        scorer_of(model, max_cached_words=0)
+    with pytest.raises(ValueError, match="not analyzer='word'"):
+        CharWbColumns(model.vectorizers_["word"])
+
+
+@pytest.fixture
+def switch_often() -> Iterator[None]:
+    """Threads switched every microsecond, so that two predictions interleave within a call."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(before)
+
+
+@pytest.mark.usefixtures("switch_often")
+def test_two_threads_predicting_at_once_get_what_one_thread_gets(
+    train: pd.DataFrame, listings: pd.DataFrame
+) -> None:
+    model = fitted(train, model="stack")
+    designations, descriptions = list(listings["designation"]), list(listings["description"])
+    expected = model.predict_proba_reference(listings)
+    scorer = model.scorer()
+    assert scorer is not None
+    for cache in caches(scorer):
+        cache.max_words = 40  # small: the caches are emptied while the other thread reads them
+    halves = [slice(0, len(listings) // 2), slice(len(listings) // 2, None)]
+    start = threading.Barrier(2)
+    got: list[list[np.ndarray]] = [[], []]
+    errors: list[BaseException] = []
+
+    def predict(k: int) -> None:
+        try:
+            start.wait()
+            for _ in range(15):
+                rows = halves[k] if _ % 2 else halves[1 - k]  # both threads read both halves' words
+                got[k].append(model.predict_proba_listings(designations[rows], descriptions[rows]))
+        except BaseException as e:  # reported below: an exception in a thread would go unseen
+            errors.append(e)
+
+    threads = [threading.Thread(target=predict, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for k in (0, 1):
+        for j, proba in enumerate(got[k]):
+            rows = halves[k] if j % 2 else halves[1 - k]
+            assert np.array_equal(proba, expected[rows])
+    assert all(c.cached_words <= 40 for c in caches(scorer))
 
 
 def test_a_scorer_that_differs_by_any_amount_is_not_used(

@@ -5,13 +5,22 @@
 `Pipeline.predict_proba`; each checks its input again (array and fitted-state checks, DataFrame
 detection), about 2 ms a call whatever the number of rows: most of a one-listing call.
 `TextScorer` builds the same float32 matrices, entry for entry in the same order, and applies
-the same arithmetic to them, so its scores are bit for bit those of the scikit-learn path. It
-also counts a listing's n-grams with one dictionary look-up per distinct n-gram instead of one
-per occurrence, and analyses a text once when two blocks read it with the same analyzer.
+the same arithmetic to them, so its scores are bit for bit those of the scikit-learn path.
+
+Counting n-grams, scikit-learn's pure-Python analyzers, is most of a larger call, above all the
+char_wb blocks' over long descriptions. `TextScorer` counts a char_wb block's n-grams word by word
+from a cache of each word's vocabulary columns (`CharWbColumns`, which says why the sums are
+exactly scikit-learn's counts): one look-up per distinct word of a text instead of several slices
+and look-ups per character. Other blocks' n-grams are counted with one look-up per distinct
+n-gram, and a text is analysed once when two blocks read it with the same analyzer. A block's
+counts are integers, summed exactly in any order; its columns are sorted within each (row, block),
+as CountVectorizer leaves them, before the TF-IDF weighting and normalisation, which follow
+scikit-learn's operations one for one.
 
 It is built from the fitted model on its first prediction and never pickled, so models saved
-before it load and predict unchanged. Built, it checks itself against the scikit-learn path on
-probe texts (`agrees_with`); a model it does not reproduce exactly keeps the scikit-learn path.
+before it load and predict unchanged, and its word caches live only in the serving process.
+Built, it checks itself against the scikit-learn path on probe texts; a model it does not
+reproduce exactly keeps the scikit-learn path.
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.extmath import softmax
 from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 
+from rakuten_mlops.models.char_wb import COLUMN_DTYPE, MAX_CACHED_WORDS, CharWbColumns, counts_word_by_word
+
 # Analyzer settings: two blocks whose vectorizers agree on all of them read a text the same way.
 _ANALYZER_PARAMS = (
     "analyzer", "ngram_range", "token_pattern", "strip_accents", "lowercase", "preprocessor",
@@ -46,6 +57,7 @@ class _Block:
     analyze: Callable[[str], list[str]]
     analyzer_key: int  # equal for blocks whose analyzers give the same n-grams
     vocabulary: dict[str, int]
+    by_word: CharWbColumns | None  # a char_wb block's n-grams, counted word by word; else None
     offset: int  # first column of the block in the SVM's input ("all")
     words_offset: int  # first column in naive Bayes' input ("words"); -1 when it does not read it
     weight: float
@@ -77,6 +89,7 @@ class TextScorer:
         stacker: the stack's calibrator (StandardScaler without scaling, then a multinomial
             LogisticRegression), or None.
         nb_log_floor: where naive Bayes' log-probabilities are clipped.
+        max_cached_words: the words each char_wb block's cache holds before it is emptied.
     """
 
     def __init__(
@@ -87,15 +100,17 @@ class TextScorer:
         members: dict[str, Any],
         stacker: Pipeline | None,
         nb_log_floor: float,
+        max_cached_words: int = MAX_CACHED_WORDS,
     ) -> None:
         keys: dict[tuple[Any, ...], int] = {}
         blocks, offset, words_offset = [], 0, 0
         for name, vec in vectorizers.items():
             params = tuple(repr(getattr(vec, p, None)) for p in _ANALYZER_PARAMS)
             in_words = name in word_blocks
+            by_word = CharWbColumns(vec, max_cached_words) if counts_word_by_word(vec) else None
             blocks.append(
                 _Block(
-                    name, vec.build_analyzer(), keys.setdefault(params, len(keys)), vec.vocabulary_,
+                    name, vec.build_analyzer(), keys.setdefault(params, len(keys)), vec.vocabulary_, by_word,
                     offset, words_offset if in_words else -1, float(weights[name]),
                 )
             )  # fmt: skip
@@ -140,33 +155,11 @@ class TextScorer:
         """`all` and `words`: what `TextClassifier._features(X, fit=False)` gives, entry for entry."""
         n = len(next(iter(texts.values()))) if texts else 0
         nb = len(self.blocks)
-        cols: list[int] = []  # the block's column of each distinct n-gram, -1 when out of vocabulary
-        counts: list[int] = []
-        lengths = np.zeros(n * nb, dtype=np.int64)  # distinct n-grams per (row, block) segment
-        for i in range(n):
-            seen: dict[tuple[int, str], Counter[str]] = {}
-            for k, b in enumerate(self.blocks):
-                text = texts[b.name][i]
-                grams = seen.get((b.analyzer_key, text))
-                if grams is None:
-                    grams = seen[(b.analyzer_key, text)] = Counter(b.analyze(text))
-                cols.extend(map(b.vocabulary.get, grams, repeat(-1)))
-                counts.extend(grams.values())
-                lengths[i * nb + k] = len(grams)
-        segment = np.repeat(np.arange(n * nb), lengths)
-        local = np.asarray(cols, dtype=np.int64)
-        known = local >= 0
-        offsets = np.array([b.offset for b in self.blocks], dtype=np.int64)
-        # Columns sorted within each (row, block), as CountVectorizer leaves them.
-        segment, columns = segment[known], local[known] + offsets[segment[known] % nb]
-        order = np.lexsort((columns, segment))
-        index_dtype = np.int32 if max(len(columns), self.n_features) < np.iinfo(np.int32).max else np.int64
-        # As CountVectorizer builds it: integer counts stored as float32.
-        data = np.asarray(counts, dtype=np.float32)[known][order]
-        indices = columns[order].astype(index_dtype)
-        lengths = np.bincount(segment, minlength=n * nb)
-        segments = np.zeros(n * nb + 1, dtype=index_dtype)  # one segment per (row, block)
-        np.cumsum(lengths, out=segments[1:])
+        counted = self._counts(texts, n)
+        indices, segments = counted.indices, counted.indptr
+        index_dtype = indices.dtype
+        lengths = np.diff(segments)  # stored entries per (row, block)
+        data = counted.data.astype(np.float32)  # as CountVectorizer builds it: integer counts as float32
         if self.sublinear[0]:  # TfidfTransformer.transform, on every block's entries at once
             np.log(data, data)
             data += 1.0
@@ -194,6 +187,66 @@ class TextScorer:
                 copy=False,
             )
         return out
+
+    def _counts(self, texts: dict[str, list[str]], n: int) -> sparse.csr_matrix:
+        """Each block's n-gram counts: one row per (row, block), integer counts, sorted columns.
+
+        The columns within a row are sorted and a column's counts summed (scipy's canonical
+        format), as CountVectorizer leaves them; the sums are of integers, exact in any order.
+        """
+        nb = len(self.blocks)
+        # Blocks counted n-gram by n-gram: each distinct n-gram's column in its block (-1 when
+        # out of vocabulary) and count, and which (row, block) they belong to.
+        cols: list[int] = []
+        counts: list[int] = []
+        gram_segments: list[int] = []
+        gram_sizes: list[int] = []
+        # char_wb blocks: each distinct word's columns (one per n-gram occurrence, see
+        # CharWbColumns) and how often the word occurs, and which (row, block) they belong to.
+        chunks: list[bytes] = []
+        repeats: list[int] = []
+        word_segments: list[int] = []
+        word_sizes: list[int] = []
+        for i in range(n):
+            seen: dict[tuple[int, str], Counter[str]] = {}  # n-grams (char_wb: words) by analyzer and text
+            for k, b in enumerate(self.blocks):
+                text = texts[b.name][i]
+                units = seen.get((b.analyzer_key, text))
+                if units is None:
+                    units = Counter(b.analyze(text)) if b.by_word is None else b.by_word.words(text)
+                    seen[(b.analyzer_key, text)] = units
+                if b.by_word is None:
+                    cols.extend(map(b.vocabulary.get, units, repeat(-1)))
+                    counts.extend(units.values())
+                    gram_segments.append(i * nb + k)
+                    gram_sizes.append(len(units))
+                else:
+                    chunks.extend(map(b.by_word.columns, units))
+                    repeats.extend(units.values())
+                    word_segments.append(i * nb + k)
+                    word_sizes.append(len(units))
+        gram_cols = np.asarray(cols, dtype=np.int64)
+        known = gram_cols >= 0
+        chunk_sizes = np.fromiter(map(len, chunks), np.int64, len(chunks)) // COLUMN_DTYPE.itemsize
+        segment = np.concatenate(
+            [
+                np.repeat(np.asarray(gram_segments, dtype=np.int64), gram_sizes)[known],
+                np.repeat(np.repeat(np.asarray(word_segments, dtype=np.int64), word_sizes), chunk_sizes),
+            ]
+        )
+        local = np.concatenate([gram_cols[known], np.frombuffer(b"".join(chunks), dtype=COLUMN_DTYPE)])
+        count = np.concatenate(
+            [
+                np.asarray(counts, dtype=np.int64)[known],
+                np.repeat(np.asarray(repeats, dtype=np.int64), chunk_sizes),
+            ]
+        )
+        offsets = np.array([b.offset for b in self.blocks], dtype=np.int64)
+        counted = sparse.csr_matrix(
+            (count, (segment, local + offsets[segment % nb])), shape=(n * nb, self.n_features)
+        )
+        counted.sum_duplicates()  # a no-op after scipy's constructor, which sums them: what is relied on
+        return counted
 
     # ------------------------------------------------------------------ models
     def member_scores(self, feats: dict[str, sparse.csr_matrix]) -> dict[str, np.ndarray]:
