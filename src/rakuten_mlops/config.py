@@ -39,11 +39,12 @@ class SplitParams(_Strict):
     )
 
 
-# Text model candidates, simplest first (see rakuten_mlops.models.text).
-# Simplest first. `+use` blends the base candidate with a logistic regression on multilingual
-# sentence embeddings (see rakuten_mlops.features.sentences).
+# Text model candidates, simplest first (see rakuten_mlops.models.text). `+use` pools the base
+# candidate with a logistic regression on multilingual sentence embeddings (see
+# rakuten_mlops.features.sentences); `+joint` also with a linear SVM on the TF-IDF blocks plus a
+# projection of those embeddings.
 TEXT_BASES = ("svm", "svm_balanced", "stack")
-TEXT_CANDIDATES = (*TEXT_BASES, *(f"{b}+use" for b in TEXT_BASES))
+TEXT_CANDIDATES = (*TEXT_BASES, *(f"{b}+use" for b in TEXT_BASES), "stack+use+joint")
 
 
 class TinyBackboneParams(_Strict):
@@ -102,9 +103,9 @@ class TextParams(_Strict):
         "tfidf", description="tfidf: the linear models below; transformer: fine-tune `transformer`"
     )
     transformer: TransformerParams = TransformerParams()
-    model: Literal["auto", "svm", "svm_balanced", "stack", "svm+use", "svm_balanced+use", "stack+use"] = (
-        Field("auto", description="auto: the candidate with the best cross-validated `selection` metric")
-    )
+    model: Literal[
+        "auto", "svm", "svm_balanced", "stack", "svm+use", "svm_balanced+use", "stack+use", "stack+use+joint"
+    ] = Field("auto", description="auto: the candidate with the best cross-validated `selection` metric")
     selection: Literal["weighted_f1", "log_loss"] = Field(
         "weighted_f1", description="the cross-validated metric `auto` picks by (see the README on log_loss)"
     )
@@ -139,15 +140,24 @@ class TextParams(_Strict):
     )
     sentence_max_chars: int = Field(300, ge=20, description="title + description characters embedded")
     sentence_C: float = Field(4.0, gt=0, description="inverse regularisation of the embedding model")
+    joint_dims: int | None = Field(
+        64,
+        ge=2,
+        le=512,
+        description="embedding dimensions (principal components) the `+joint` SVM reads beside the "
+        "TF-IDF blocks; null: no `+joint` candidate",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TextParams:
         if self.char_ngram_min > self.char_ngram_max:
             raise ValueError("char_ngram_min must not exceed char_ngram_max")
-        if self.model.endswith("+use") and self.sentence_encoder is None:
+        if "+use" in self.model and self.sentence_encoder is None:
             raise ValueError(f"model {self.model} needs sentence_encoder: use")
         if self.model.startswith("stack") and self.nb_alpha is None:
             raise ValueError(f"model {self.model} needs nb_alpha (the stack's naive Bayes)")
+        if self.model.endswith("+joint") and self.joint_dims is None:
+            raise ValueError(f"model {self.model} needs joint_dims")
         return self
 
 

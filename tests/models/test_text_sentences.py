@@ -131,4 +131,4 @@ def test_the_embedding_models_log_probabilities_are_floored(pooled, held_out) ->
     log_use = pooled._scores("use", pooled.members_["use"], feats)
     assert np.isfinite(log_use).all() and log_use.min() >= np.log(LOG_FLOOR) - 1e-3
     uniform = np.log(np.full(log_use.shape, 1 / log_use.shape[1]))
-    assert np.isfinite(_pool(uniform, log_use, (1.0, 0.0))).all()
+    assert np.isfinite(_pool([uniform, log_use], (1.0, 0.0))).all()

@@ -14,7 +14,9 @@ weight. Contributions are in SVM score units for the explained class.
 Modalities (see :func:`modality_shares`): softmax is invariant to adding a constant to every
 class's logit, so each input's part in class c's logit is measured against the average class:
 ``d = z[c] − mean_k z[k]``. For a ``+use`` text model (``softmax(a·log p_tfidf + b·log p_use)``)
-the two terms are ``a·log p_tfidf`` and ``b·log p_use``; for the fusion (a logistic regression on
+the two terms are ``a·log p_tfidf`` and ``b·log p_use``; a ``+joint`` model's third term
+(``c·log p_joint``, an SVM on n-grams and embedding components) is shared out between the two in
+the ratio of its n-gram and embedding parts of the class's score; for the fusion (a logistic regression on
 ``log p_text`` and ``log p_image``) the two blocks of its coefficients times their (centred)
 inputs. A part's share is ``|d| / Σ|d|``; the text share is split between n-grams and sentence
 embeddings in their own ratio; ``supports`` says whether the part pushed towards the class.
@@ -127,19 +129,27 @@ def _centred(z: np.ndarray, index: int) -> float:
 
 def _text_parts(text: TextClassifier, frame: pd.DataFrame, index: int) -> tuple[np.ndarray, dict[str, float]]:
     """The text model's probabilities (first row) and each of its inputs' part in class `index`'s logit."""
-    scores = {m: s[:1] for m, s in text.member_scores(frame.iloc[:1]).items()}
+    row = frame.iloc[:1]
+    scores = {m: s[:1] for m, s in text.member_scores(row).items()}
     base = text.base_proba(scores)
     if not text.uses_sentences:
         return base[0], {"text_ngrams": 1.0}
-    a, b = text.pooling_
-    log_base = np.log(np.maximum(base[0], 1e-12))
-    log_use = scores["use"][0].astype(np.float64)
-    z = a * log_base + b * log_use
+    logs = [x[0].astype(np.float64) for x in text.pooled_logs(base, scores)]
+    weights = text.pooling_
+    z = sum(w * x for w, x in zip(weights, logs, strict=True))
     proba = np.exp(z - z.max())
-    return proba / proba.sum(), {
-        "text_ngrams": a * _centred(log_base, index),
-        "text_embeddings": b * _centred(log_use, index),
-    }
+    terms = [w * _centred(x, index) for w, x in zip(weights, logs, strict=True)]
+    parts = {"text_ngrams": terms[0], "text_embeddings": 0.0}
+    for name, term in zip(text.pooled_members, terms[1:], strict=True):
+        if name == "use":
+            parts["text_embeddings"] += term
+        else:  # the joint SVM: its term shared out in the ratio of its two blocks' parts of the score
+            ngrams, embeddings = text.joint_score_parts(row)
+            a, b = abs(_centred(ngrams[0], index)), abs(_centred(embeddings[0], index))
+            share = b / (a + b) if a + b > 0 else 0.5
+            parts["text_ngrams"] += (1 - share) * term
+            parts["text_embeddings"] += share * term
+    return proba / proba.sum(), parts
 
 
 def _fusion_parts(

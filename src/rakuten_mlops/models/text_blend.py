@@ -58,18 +58,18 @@ def cross_validate_blend(
         out-of-fold probabilities; in-sample when nothing could be cross-validated).
     """
     log_tr, log_tf = _log(p_transformer), _log(p_tfidf)
-    weights = _fit_pooling(log_tr, log_tf, codes)
+    weights = _fit_pooling([log_tr, log_tf], codes)
     k = min(folds, len(codes))
     if k < 2:
         return {"candidates": {}, "by": by, "folds": 0, "rows": len(codes), "blend": None,
-                "weights": weights, "oof_proba": _pool(log_tr, log_tf, weights)}  # fmt: skip
+                "weights": weights, "oof_proba": _pool([log_tr, log_tf], weights)}  # fmt: skip
     oof = np.zeros_like(p_transformer, dtype=np.float64)
     present = np.bincount(codes)
     # Stratified when every class has k rows; else plain folds (the pool has two weights, not per class).
     splitter = StratifiedKFold if present[present > 0].min() >= k else KFold
     for train, test in splitter(k, shuffle=True, random_state=seed).split(codes, codes):
-        w = _fit_pooling(log_tr[train], log_tf[train], codes[train])
-        oof[test] = _pool(log_tr[test], log_tf[test], w)
+        w = _fit_pooling([log_tr[train], log_tf[train]], codes[train])
+        oof[test] = _pool([log_tr[test], log_tf[test]], w)
     candidates = {"transformer": _scores(p_transformer, codes), KIND: _scores(oof, codes)}
     key = f"cv_{by}"
     alone, pooled = candidates["transformer"][key], candidates[KIND][key]
@@ -124,7 +124,7 @@ class BlendedTextModel:
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         p_tr = self.transformer.predict_proba(X)
         p_tf = align_proba(self.tfidf.predict_proba(X), self.tfidf.classes_, self.classes_)
-        return _pool(_log(p_tr), _log(p_tf), self.weights_)
+        return _pool([_log(p_tr), _log(p_tf)], self.weights_)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]  # type: ignore[no-any-return]

@@ -133,7 +133,7 @@ class TextScorer:
         if len(sublinear) != 1:
             return False
         for name, model in members.items():
-            if name in ("svm", "svm_balanced") and not isinstance(model, LinearSVC):
+            if name in ("svm", "svm_balanced", "joint") and not isinstance(model, LinearSVC):
                 return False
             if name == "nb" and not (isinstance(model, ComplementNB) and len(model.classes_) > 1):
                 return False
@@ -258,9 +258,14 @@ class TextScorer:
                 jll = feats["words"] @ model.feature_log_prob_.T
                 log_proba = jll - _logsumexp_rows(jll)[:, None]
                 scores[name] = np.maximum(log_proba, self.nb_log_floor).astype(np.float32)
-            else:  # LinearSVC.decision_function
-                scores[name] = (feats["all"] @ model.coef_.T + model.intercept_).astype(np.float32)
+            else:
+                scores[name] = self.svm_scores(model, feats["all"])
         return scores
+
+    @staticmethod
+    def svm_scores(model: LinearSVC, x: sparse.csr_matrix) -> np.ndarray:
+        """`LinearSVC.decision_function(x)` without its checks, as float32 (`TextClassifier._scores`)."""
+        return np.asarray(x @ model.coef_.T + model.intercept_).astype(np.float32)
 
     def stack_proba(self, meta: np.ndarray) -> np.ndarray:
         """The stacker's `predict_proba` on the stacked float32 scores (a new array is returned)."""
