@@ -12,7 +12,9 @@ char_wb blocks' over long descriptions. `TextScorer` counts a char_wb block's n-
 from a cache of each word's vocabulary columns (`CharWbColumns`, which says why the sums are
 exactly scikit-learn's counts): one look-up per distinct word of a text instead of several slices
 and look-ups per character. Other blocks' n-grams are counted with one look-up per distinct
-n-gram, and a text is analysed once when two blocks read it with the same analyzer. A block's
+n-gram. A text is preprocessed once for the blocks that preprocess it alike, and analysed once
+for the blocks that read it with the same analyzer (`text_reading`, which also strips accents
+and lists word n-grams with less Python per character than scikit-learn, to the same strings). A block's
 counts are integers, summed exactly in any order; its columns are sorted within each (row, block),
 as CountVectorizer leaves them, before the TF-IDF weighting and normalisation, which follow
 scikit-learn's operations one for one.
@@ -26,7 +28,7 @@ reproduce exactly keeps the scikit-learn path.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
@@ -43,6 +45,7 @@ from sklearn.utils.extmath import softmax
 from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 
 from rakuten_mlops.models.char_wb import COLUMN_DTYPE, MAX_CACHED_WORDS, CharWbColumns, counts_word_by_word
+from rakuten_mlops.models.text_reading import Reading, reading_of
 
 # Analyzer settings: two blocks whose vectorizers agree on all of them read a text the same way.
 _ANALYZER_PARAMS = (
@@ -54,7 +57,8 @@ _ANALYZER_PARAMS = (
 @dataclass(frozen=True)
 class _Block:
     name: str
-    analyze: Callable[[str], list[str]]
+    reading: Reading  # the block's analyzer, in two steps
+    preprocess_key: int  # equal for blocks that preprocess a text alike
     analyzer_key: int  # equal for blocks whose analyzers give the same n-grams
     vocabulary: dict[str, int]
     by_word: CharWbColumns | None  # a char_wb block's n-grams, counted word by word; else None
@@ -103,14 +107,17 @@ class TextScorer:
         max_cached_words: int = MAX_CACHED_WORDS,
     ) -> None:
         keys: dict[tuple[Any, ...], int] = {}
+        preprocess_keys: dict[tuple[str, ...], int] = {}
         blocks, offset, words_offset = [], 0, 0
         for name, vec in vectorizers.items():
             params = tuple(repr(getattr(vec, p, None)) for p in _ANALYZER_PARAMS)
+            reading = reading_of(vec)
             in_words = name in word_blocks
             by_word = CharWbColumns(vec, max_cached_words) if counts_word_by_word(vec) else None
             blocks.append(
                 _Block(
-                    name, vec.build_analyzer(), keys.setdefault(params, len(keys)), vec.vocabulary_, by_word,
+                    name, reading, preprocess_keys.setdefault(reading.preprocess_key, len(preprocess_keys)),
+                    keys.setdefault(params, len(keys)), vec.vocabulary_, by_word,
                     offset, words_offset if in_words else -1, float(weights[name]),
                 )
             )  # fmt: skip
@@ -208,12 +215,16 @@ class TextScorer:
         word_segments: list[int] = []
         word_sizes: list[int] = []
         for i in range(n):
+            preprocessed: dict[tuple[int, str], str] = {}  # by preprocessing and text
             seen: dict[tuple[int, str], Counter[str]] = {}  # n-grams (char_wb: words) by analyzer and text
             for k, b in enumerate(self.blocks):
                 text = texts[b.name][i]
                 units = seen.get((b.analyzer_key, text))
                 if units is None:
-                    units = Counter(b.analyze(text)) if b.by_word is None else b.by_word.words(text)
+                    pre = preprocessed.get((b.preprocess_key, text))
+                    if pre is None:
+                        pre = preprocessed[(b.preprocess_key, text)] = b.reading.preprocess(text)
+                    units = Counter(b.reading.grams(pre)) if b.by_word is None else b.by_word.words(pre)
                     seen[(b.analyzer_key, text)] = units
                 if b.by_word is None:
                     cols.extend(map(b.vocabulary.get, units, repeat(-1)))
