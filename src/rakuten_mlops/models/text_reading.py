@@ -86,7 +86,8 @@ def reading_of(vec: Any) -> Reading:
     decode = vec.decode
     if callable(vec.analyzer):  # build_analyzer: decode, then the analyzer, no preprocessing
         key = ("decode only", *(repr(getattr(vec, p)) for p in _PREPROCESS_PARAMS[:3]))
-        return Reading(key, decode, vec.analyzer)
+        analyze = vec.analyzer
+        return Reading(key, decode, lambda doc: list(analyze(doc)))  # an analyzer may yield its n-grams
     key = tuple(repr(getattr(vec, p)) for p in _PREPROCESS_PARAMS)
     return Reading(key, _preprocessor(vec, decode), _ngrams(vec))
 
