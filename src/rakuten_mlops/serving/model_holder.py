@@ -158,10 +158,10 @@ def freeze_heap() -> None:
 
     CPython's full (generation 2) collections traverse every tracked object: some 400,000 with the
     API and a model loaded, 245 ms a pass (median; 300 ms at most) on 2 cores under load, every 3
-    seconds or so, and every request in flight waits for it. Measured with batches of 32 at
-    concurrency 8 for 30 s: the p99 was 311 ms against a p50 of 58 ms. Frozen (`gc.freeze`), the
-    objects loaded are no longer traversed: full collections then took 2.4 ms (median; 50 ms at
-    most) and the p99 fell to 144 ms at the same p50 (figures indicative: a shared machine).
+    seconds or so with batches of 32 at concurrency 8, and every request in flight waits for it.
+    Frozen (`gc.freeze`), the objects loaded are no longer traversed: full collections then took
+    2-3 ms, and the batch p99 was 154-214 ms instead of 311-320 ms at the same p50 (30 s runs of the
+    same code with and without the freeze; indicative figures, a shared machine).
     Frozen objects still die by reference counting; unfreezing first lets this collection free the
     previous model's reference cycles. The collection, a few tenths of a second, is paid once a load.
     """
