@@ -9,10 +9,11 @@ of white space changes no word: in a str pattern `\\s` matches exactly the chara
 `str.isspace()` accepts, the ones `str.split()` splits on, so a run of them separates the same two
 words whether it is one character long or several.
 
-`CharWbColumns` keeps, for each word it has seen, the vocabulary columns of the word's n-grams:
-counting a text's n-grams is then one dictionary look-up per distinct word instead of several
-slices and look-ups per character (a word of 8 letters has 40 n-grams of 1 to 5 characters),
-and words repeat from listing to listing (brands, sizes, common words).
+`CharWbColumns` is given the text preprocessed (`text_reading.Reading.preprocess`, shared with
+the other blocks that read it) and keeps, for each word it has seen, the vocabulary columns of the
+word's n-grams: counting a text's n-grams is then one dictionary look-up per distinct word instead
+of several slices and look-ups per character (a word of 8 letters has 40 n-grams of 1 to 5
+characters), and words repeat from listing to listing (brands, sizes, common words).
 """
 
 from __future__ import annotations
@@ -58,8 +59,6 @@ class CharWbColumns:
             raise ValueError(f"CharWbColumns counts char_wb n-grams, not analyzer={vec.analyzer!r}")
         if max_words < 1:
             raise ValueError(f"max_words must be at least 1, got {max_words}")
-        self._decode = vec.decode
-        self._preprocess = vec.build_preprocessor()
         self._min_n, self._max_n = vec.ngram_range
         self._vocabulary: dict[str, int] = vec.vocabulary_
         self.max_words = max_words
@@ -71,9 +70,9 @@ class CharWbColumns:
         """How many words the cache holds now."""
         return len(self._cache)
 
-    def words(self, text: str) -> Counter[str]:
-        """The words of `text` as the char_wb analyzer sees them, with how often each occurs."""
-        return Counter(self._preprocess(self._decode(text)).split())
+    def words(self, preprocessed: str) -> Counter[str]:
+        """The words the char_wb analyzer sees in a preprocessed text, with how often each occurs."""
+        return Counter(preprocessed.split())
 
     def columns(self, word: str) -> bytes:
         """The columns of `word`'s in-vocabulary n-grams, once per occurrence, as `COLUMN_DTYPE` bytes."""

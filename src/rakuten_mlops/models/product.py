@@ -156,13 +156,16 @@ def prediction_columns(
     order = np.argsort(-proba, axis=1)[:, :k]
     best = order[:, 0] if len(proba) else np.zeros(0, dtype=int)
     codes = classes[best].astype(int) if len(proba) else np.zeros(0, dtype=int)
+    # The top k as Python ints and floats, converted a matrix at a time (`tolist`), not one by one.
+    top_codes = classes[order].astype(int).tolist()
+    top_probabilities = np.take_along_axis(proba, order, axis=1).astype(float).tolist()
     return {
         "prdtypecode": codes,
         "category": [category_name(c) for c in codes],
         "probability": proba[np.arange(len(proba)), best].astype(float),
         "top_k": [
-            [{"code": int(classes[j]), "probability": float(row[j])} for j in idx]
-            for row, idx in zip(proba, order, strict=True)
+            [{"code": c, "probability": p} for c, p in zip(cs, ps, strict=True)]
+            for cs, ps in zip(top_codes, top_probabilities, strict=True)
         ],
         "modalities": np.where(image_used, "text+image", "text"),
     }

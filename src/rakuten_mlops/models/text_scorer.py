@@ -11,9 +11,12 @@ Counting n-grams, scikit-learn's pure-Python analyzers, is most of a larger call
 char_wb blocks' over long descriptions. `TextScorer` counts a char_wb block's n-grams word by word
 from a cache of each word's vocabulary columns (`CharWbColumns`, which says why the sums are
 exactly scikit-learn's counts): one look-up per distinct word of a text instead of several slices
-and look-ups per character. Other blocks' n-grams are counted with one look-up per distinct
-n-gram, and a text is analysed once when two blocks read it with the same analyzer. A block's
-counts are integers, summed exactly in any order; its columns are sorted within each (row, block),
+and look-ups per character. Other blocks' n-grams are looked up one occurrence at a time, each
+counting 1 (scipy sums a column's repeats, cheaper than a Counter per text). A text is
+preprocessed once for the blocks that preprocess it alike, and analysed once for the blocks that
+read it with the same analyzer (`text_reading`, which also strips accents and lists word n-grams
+with less Python per character than scikit-learn, to the same strings). A block's counts are
+integers, summed exactly in any order; its columns are sorted within each (row, block),
 as CountVectorizer leaves them, before the TF-IDF weighting and normalisation, which follow
 scikit-learn's operations one for one.
 
@@ -25,8 +28,7 @@ reproduce exactly keeps the scikit-learn path.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
@@ -43,6 +45,7 @@ from sklearn.utils.extmath import softmax
 from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 
 from rakuten_mlops.models.char_wb import COLUMN_DTYPE, MAX_CACHED_WORDS, CharWbColumns, counts_word_by_word
+from rakuten_mlops.models.text_reading import Reading, reading_of
 
 # Analyzer settings: two blocks whose vectorizers agree on all of them read a text the same way.
 _ANALYZER_PARAMS = (
@@ -54,7 +57,8 @@ _ANALYZER_PARAMS = (
 @dataclass(frozen=True)
 class _Block:
     name: str
-    analyze: Callable[[str], list[str]]
+    reading: Reading  # the block's analyzer, in two steps
+    preprocess_key: int  # equal for blocks that preprocess a text alike
     analyzer_key: int  # equal for blocks whose analyzers give the same n-grams
     vocabulary: dict[str, int]
     by_word: CharWbColumns | None  # a char_wb block's n-grams, counted word by word; else None
@@ -103,14 +107,17 @@ class TextScorer:
         max_cached_words: int = MAX_CACHED_WORDS,
     ) -> None:
         keys: dict[tuple[Any, ...], int] = {}
+        preprocess_keys: dict[tuple[str, ...], int] = {}
         blocks, offset, words_offset = [], 0, 0
         for name, vec in vectorizers.items():
             params = tuple(repr(getattr(vec, p, None)) for p in _ANALYZER_PARAMS)
+            reading = reading_of(vec)
             in_words = name in word_blocks
             by_word = CharWbColumns(vec, max_cached_words) if counts_word_by_word(vec) else None
             blocks.append(
                 _Block(
-                    name, vec.build_analyzer(), keys.setdefault(params, len(keys)), vec.vocabulary_, by_word,
+                    name, reading, preprocess_keys.setdefault(reading.preprocess_key, len(preprocess_keys)),
+                    keys.setdefault(params, len(keys)), vec.vocabulary_, by_word,
                     offset, words_offset if in_words else -1, float(weights[name]),
                 )
             )  # fmt: skip
@@ -195,10 +202,9 @@ class TextScorer:
         format), as CountVectorizer leaves them; the sums are of integers, exact in any order.
         """
         nb = len(self.blocks)
-        # Blocks counted n-gram by n-gram: each distinct n-gram's column in its block (-1 when
-        # out of vocabulary) and count, and which (row, block) they belong to.
+        # Blocks counted n-gram by n-gram: each occurrence's column in its block (-1 when out of
+        # vocabulary), counting 1, and which (row, block) they belong to.
         cols: list[int] = []
-        counts: list[int] = []
         gram_segments: list[int] = []
         gram_sizes: list[int] = []
         # char_wb blocks: each distinct word's columns (one per n-gram occurrence, see
@@ -208,16 +214,19 @@ class TextScorer:
         word_segments: list[int] = []
         word_sizes: list[int] = []
         for i in range(n):
-            seen: dict[tuple[int, str], Counter[str]] = {}  # n-grams (char_wb: words) by analyzer and text
+            preprocessed: dict[tuple[int, str], str] = {}  # by preprocessing and text
+            seen: dict[tuple[int, str], Any] = {}  # n-grams (char_wb: words) by analyzer and text
             for k, b in enumerate(self.blocks):
                 text = texts[b.name][i]
-                units = seen.get((b.analyzer_key, text))
+                units: Any = seen.get((b.analyzer_key, text))  # list[str], or Counter[str] (char_wb)
                 if units is None:
-                    units = Counter(b.analyze(text)) if b.by_word is None else b.by_word.words(text)
+                    pre = preprocessed.get((b.preprocess_key, text))
+                    if pre is None:
+                        pre = preprocessed[(b.preprocess_key, text)] = b.reading.preprocess(text)
+                    units = b.reading.grams(pre) if b.by_word is None else b.by_word.words(pre)
                     seen[(b.analyzer_key, text)] = units
                 if b.by_word is None:
                     cols.extend(map(b.vocabulary.get, units, repeat(-1)))
-                    counts.extend(units.values())
                     gram_segments.append(i * nb + k)
                     gram_sizes.append(len(units))
                 else:
@@ -237,7 +246,7 @@ class TextScorer:
         local = np.concatenate([gram_cols[known], np.frombuffer(b"".join(chunks), dtype=COLUMN_DTYPE)])
         count = np.concatenate(
             [
-                np.asarray(counts, dtype=np.int64)[known],
+                np.ones(int(known.sum()), dtype=np.int64),
                 np.repeat(np.asarray(repeats, dtype=np.int64), chunk_sizes),
             ]
         )

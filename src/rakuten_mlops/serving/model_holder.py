@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -143,9 +144,27 @@ class ModelHolder:
 
     def _swap(self, loaded: LoadedModel) -> None:
         self.current = loaded  # one reference assignment: atomic for every reader
+        freeze_heap()
         self.metrics.set_model(loaded.name, loaded.version, loaded.run_id)
         log.info("serving %s version %s (%s)", loaded.name, loaded.version, loaded.source)
 
     def _fetch_champion(self) -> LoadedModel | None:
         """The champion when it differs from the current model (downloaded once to a local copy)."""
         return self.loader.fetch(self.current.version if self.current else None)
+
+
+def freeze_heap() -> None:
+    """Collect what the previous model left, then exempt every object alive from the collector.
+
+    CPython's full (generation 2) collections traverse every tracked object: some 400,000 with the
+    API and a model loaded, 245 ms a pass (median; 300 ms at most) on 2 cores under load, every 3
+    seconds or so with batches of 32 at concurrency 8, and every request in flight waits for it.
+    Frozen (`gc.freeze`), the objects loaded are no longer traversed: full collections then took
+    2-3 ms, and the batch p99 was 154-214 ms instead of 311-320 ms at the same p50 (30 s runs of the
+    same code with and without the freeze; indicative figures, a shared machine).
+    Frozen objects still die by reference counting; unfreezing first lets this collection free the
+    previous model's reference cycles. The collection, a few tenths of a second, is paid once a load.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
