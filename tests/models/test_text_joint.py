@@ -73,8 +73,24 @@ def test_auto_selection_tries_the_joint_candidate_unless_turned_off(train) -> No
     off.fit(train, train["prdtypecode"])
     assert "stack+use+joint" not in off.selection_["candidates"]
     assert "stack+use" in off.selection_["candidates"]
-    if off.chosen_ != "stack+use+joint":
-        assert off.projection_ is None and "joint" not in off.members_
+    assert off.projection_ is None and "joint" not in off.members_
+
+
+def test_a_joint_model_chosen_among_all_candidates_is_the_one_fitted_alone(
+    joint, train, held_out, monkeypatch
+) -> None:
+    # Selection fits the joint SVM on every row only once it is chosen (it is the slowest fit):
+    # the model must be the same as when it is the only candidate.
+    select = TextClassifier._select
+
+    def choose_joint(self, probas, y, splits):  # type: ignore[no-untyped-def]
+        return {**select(self, probas, y, splits), "chosen": "stack+use+joint"}
+
+    monkeypatch.setattr(TextClassifier, "_select", choose_joint)
+    auto = TextClassifier(TextParams(calibration_cv=3, joint_dims=16), random_state=0)
+    auto.fit(train, train["prdtypecode"])
+    assert auto.chosen_ == "stack+use+joint" and set(auto.members_) == {"svm", "nb", "use", "joint"}
+    np.testing.assert_array_equal(auto.predict_proba(held_out), joint.predict_proba(held_out))
 
 
 def test_the_joint_candidate_needs_its_dimensions_and_the_encoder() -> None:
