@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -36,6 +39,23 @@ ROLES = ("predictor", "admin")
 def utcnow() -> datetime:
     """Timezone-aware now, in UTC."""
     return datetime.now(UTC)
+
+
+def record_id(now_ns: int | None = None) -> str:
+    """A new record id: a UUID version 7 (RFC 9562), 48 bits of Unix milliseconds then 74 random.
+
+    Ids sort by creation time (to the millisecond), so the primary-key index of the prediction log
+    takes each batch of inserts at its end. Random (version 4) ids land on random pages of that
+    index, which grows without bound: with SQLite, a 500-row batch of the writer took 10 ms in a
+    new table and 29 ms (22 ms of CPU) past 480k rows; with time-ordered ids 9-10 ms throughout
+    (`benchmarks/prediction_log_writes.py`). The 74 random bits keep ids unguessable; an id is only
+    a handle anyway (feedback is accepted from the prediction's owner only).
+    """
+    ms = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")  # 80 random bits, 74 of them used
+    rand_a, rand_b = (rand >> 62) & 0xFFF, rand & ((1 << 62) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
+    return str(uuid.UUID(int=value))
 
 
 class Base(DeclarativeBase):

@@ -18,7 +18,7 @@ def _png(size: tuple[int, int] = (64, 48), fmt: str = "PNG") -> bytes:
 
 
 def _check_prediction(body: dict, champion) -> None:
-    assert uuid.UUID(body["prediction_id"])
+    assert uuid.UUID(body["prediction_id"]).version == 7  # time-ordered (appdb.record_id)
     assert body["prdtypecode"] in CODES
     assert body["category"] == category_name(body["prdtypecode"])
     assert 0.0 <= body["probability"] <= 1.0
@@ -99,6 +99,7 @@ def test_feedback_on_a_served_prediction_is_accepted(api):
     assert r.status_code == 202, r.text
     assert r.json()["prediction_id"] == pred["prediction_id"]
     assert r.json()["true_code"] == 2582 and r.json()["status"] == "accepted"
+    assert uuid.UUID(r.json()["feedback_id"]).version == 7
 
 
 def test_feedback_on_an_unknown_prediction_is_404(api):

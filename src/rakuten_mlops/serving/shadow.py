@@ -17,7 +17,6 @@ import asyncio
 import logging
 import threading
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, Info
 
-from rakuten_mlops.appdb import utcnow
+from rakuten_mlops.appdb import record_id, utcnow
 from rakuten_mlops.config import Settings
 from rakuten_mlops.serving.metrics import CONFIDENCE_BUCKETS, ServingMetrics
 from rakuten_mlops.serving.model_loader import (
@@ -285,7 +284,7 @@ class ShadowScorer:
         self.prediction_log.add(
             "predictions",
             {
-                **logged, "id": str(uuid.uuid4()), "created_at": utcnow(),
+                **logged, "id": record_id(), "created_at": utcnow(),
                 "model_name": model.name, "model_version": model.version,
                 "prdtypecode": out["prdtypecode"], "probability": out["probability"],
                 "top_k": out["top_k"], "modalities": out["modalities"], "latency_ms": ms,
