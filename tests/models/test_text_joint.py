@@ -146,7 +146,9 @@ def test_explanations_share_the_joint_term_between_ngrams_and_embeddings(joint, 
     # All the pool's weight on the joint SVM: both parts come from its two blocks.
     joint_only = pickle.loads(pickle.dumps(joint))
     joint_only.pooling_ = (0.0, 0.0, 1.0)
-    ngrams, embeddings = joint_only.joint_score_parts(row)
+    parts = joint_only.score_parts(row)[1]
+    assert parts is not None
+    ngrams, embeddings = parts
     index = int(np.flatnonzero(joint.classes_ == code)[0])
     a = abs(ngrams[0, index] - ngrams[0].mean())
     b = abs(embeddings[0, index] - embeddings[0].mean())

@@ -130,7 +130,8 @@ def _centred(z: np.ndarray, index: int) -> float:
 def _text_parts(text: TextClassifier, frame: pd.DataFrame, index: int) -> tuple[np.ndarray, dict[str, float]]:
     """The text model's probabilities (first row) and each of its inputs' part in class `index`'s logit."""
     row = frame.iloc[:1]
-    scores = {m: s[:1] for m, s in text.member_scores(row).items()}
+    all_scores, joint_parts = text.score_parts(row)
+    scores = {m: s[:1] for m, s in all_scores.items()}
     base = text.base_proba(scores)
     if not text.uses_sentences:
         return base[0], {"text_ngrams": 1.0}
@@ -144,7 +145,8 @@ def _text_parts(text: TextClassifier, frame: pd.DataFrame, index: int) -> tuple[
         if name == "use":
             parts["text_embeddings"] += term
         else:  # the joint SVM: its term shared out in the ratio of its two blocks' parts of the score
-            ngrams, embeddings = text.joint_score_parts(row)
+            assert joint_parts is not None  # a model that pools `joint` has the joint SVM
+            ngrams, embeddings = joint_parts
             a, b = abs(_centred(ngrams[0], index)), abs(_centred(embeddings[0], index))
             share = b / (a + b) if a + b > 0 else 0.5
             parts["text_ngrams"] += (1 - share) * term

@@ -549,11 +549,12 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
                     scores["joint"] = scorer.svm_scores(self.members_["joint"], joint)
         proba = self._base_proba(scores, scorer)
         if self.uses_sentences:
-            return _pool(self._pooled_logs(proba, scores), self.pooling_)
+            return _pool(self.pooled_logs(proba, scores), self.pooling_)
         return proba
 
-    def _pooled_logs(self, base_proba: np.ndarray, scores: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """The pool's inputs: log-probabilities of the base candidate, then of each pooled model."""
+    def pooled_logs(self, base_proba: np.ndarray, scores: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """The pool's inputs (weighted by `pooling_`): log-probabilities of the base candidate, then of
+        each pooled model, from `base_proba` and `member_scores`."""
         logs = [_log(base_proba)]
         for m in _pooled_of(self.chosen_):
             joint = m == "joint"
@@ -629,8 +630,23 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
 
     def member_scores(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         """Each base model's scores, as `predict_proba` combines them (the embedding model's: log p)."""
+        return self.score_parts(X)[0]
+
+    def score_parts(
+        self, X: pd.DataFrame
+    ) -> tuple[dict[str, np.ndarray], tuple[np.ndarray, np.ndarray] | None]:
+        """`member_scores(X)` and, for a joint model, the joint SVM's score split into its TF-IDF part
+        and its embedding part (intercept apart; None without a joint SVM), from one feature pass."""
         feats = self._features(X, fit=False, sentences=self.uses_sentences)
-        return {m: self._scores(m, model, feats) for m, model in self.members_.items()}
+        scores = {m: self._scores(m, model, feats) for m, model in self.members_.items()}
+        if "joint" not in self.members_:
+            return scores, None
+        coef = self.members_["joint"].coef_
+        n = feats["all"].shape[1]
+        return scores, (
+            np.asarray(feats["all"] @ coef[:, :n].T),
+            np.asarray(feats["joint"][:, n:] @ coef[:, n:].T),
+        )
 
     def base_proba(self, scores: dict[str, np.ndarray]) -> np.ndarray:
         """The TF-IDF candidate's probabilities from `member_scores` (before any pooling)."""
@@ -640,17 +656,6 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
     def pooled_members(self) -> tuple[str, ...]:
         """The models pooled with the TF-IDF candidate, in `pooling_` order after it."""
         return _pooled_of(self.chosen_)
-
-    def pooled_logs(self, base_proba: np.ndarray, scores: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """The pool's inputs (weighted by `pooling_`) from `base_proba` and `member_scores`."""
-        return self._pooled_logs(base_proba, scores)
-
-    def joint_score_parts(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """The joint SVM's score split into its TF-IDF part and its embedding part (intercept apart)."""
-        feats = self._features(X, fit=False, sentences=True)
-        coef = self.members_["joint"].coef_
-        n = feats["all"].shape[1]
-        return np.asarray(feats["all"] @ coef[:, :n].T), np.asarray(feats["joint"][:, n:] @ coef[:, n:].T)
 
 
 def selection_line(selection: dict[str, Any]) -> str:
