@@ -539,13 +539,13 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
             feats = self._features_of(texts, fit=False, sentences=self.uses_sentences)
             scores = {m: self._scores(m, model, feats) for m, model in self.members_.items()}
         else:
-            feats = scorer.features(texts)
-            scores = scorer.member_scores(feats)
+            rows = scorer.rows(texts)
+            scores = scorer.member_scores(rows)
             if self.uses_sentences:
                 emb = {"sentences": self._sentences(texts)}
                 scores["use"] = self._scores("use", self.members_["use"], emb)
                 if "joint" in self.members_:
-                    joint = self._joint_block(feats["all"], emb["sentences"])
+                    joint = self._joint_block(rows["all"].csr(), emb["sentences"])
                     scores["joint"] = scorer.svm_scores(self.members_["joint"], joint)
         proba = self._base_proba(scores, scorer)
         if self.uses_sentences:
@@ -594,7 +594,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         tfidf = {m: model for m, model in self.members_.items() if m not in ("use", "joint")}
         feats = self._features_of(probe, fit=False)
         expected = {m: self._scores(m, model, feats) for m, model in tfidf.items()}
-        got = scorer.member_scores(scorer.features(probe))
+        got = scorer.member_scores(scorer.rows(probe))
         same = expected.keys() == got.keys() and all(np.array_equal(expected[m], got[m]) for m in expected)
         same = same and np.array_equal(self._base_proba(expected, None), self._base_proba(got, scorer))
         if not same:
