@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,6 +42,7 @@ class ServingMetrics:
             "rakuten_prediction_confidence", "Probability of the predicted class",
             buckets=CONFIDENCE_BUCKETS, registry=r,
         )  # fmt: skip
+        self._by_code: dict[int, Any] = {}
         self.model_info = Info("rakuten_model", "The model being served", registry=r)
         self.model_loaded = Gauge("rakuten_model_loaded", "1 when a model is loaded", registry=r)
         self.model_reloads = Counter(
@@ -77,7 +79,10 @@ class ServingMetrics:
 
     def observe_prediction(self, code: int, probability: float) -> None:
         """Count one prediction and its confidence."""
-        self.predictions.labels(code=str(code)).inc()
+        counter = self._by_code.get(code)
+        if counter is None:  # one series per product type code
+            counter = self._by_code[code] = self.predictions.labels(code=str(code))
+        counter.inc()
         self.confidence.observe(probability)
         if probability < self.low_confidence_below:
             self.low_confidence.inc()
@@ -89,6 +94,9 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: ServingMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Each series' counter and histogram, by (route template, method, status): bounded, as
+        # templates and statuses are (a raw path never becomes a label).
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -109,7 +117,12 @@ class MetricsMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or UNMATCHED_ROUTE
             method = scope.get("method", "")
-            self.metrics.http_requests.labels(route=template, method=method, status=str(status)).inc()
-            self.metrics.http_duration.labels(route=template, method=method).observe(
-                time.perf_counter() - start
-            )
+            key = (template, method, status)
+            children = self._children.get(key)
+            if children is None:  # `labels()` takes a lock and builds its key: once per series
+                children = self._children[key] = (
+                    self.metrics.http_requests.labels(route=template, method=method, status=str(status)),
+                    self.metrics.http_duration.labels(route=template, method=method),
+                )
+            children[0].inc()
+            children[1].observe(time.perf_counter() - start)
