@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
+import socket
 import threading
 import time
 
@@ -13,11 +15,15 @@ import uvicorn
 from typer.testing import CliRunner
 
 from rakuten_mlops.config import get_settings
+from rakuten_mlops.serving import workers
 from rakuten_mlops.serving.app import create_app
 from rakuten_mlops.simulation.loadgen.traffic import TrafficConfig, build_payloads, load_listings, run_traffic
 from tests.helpers import free_port
 
 runner = CliRunner()
+linux_reuse_port = pytest.mark.skipif(
+    not workers.reuse_port_supported(), reason="SO_REUSEPORT spreads connections on Linux only"
+)
 
 
 @pytest.fixture()
@@ -157,15 +163,64 @@ def test_traffic_only_contacts_the_given_url():
 def test_serve_runs_the_app_factory_under_uvicorn(cli, monkeypatch):
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append((app, kwargs)))
-    r = runner.invoke(cli, ["serve", "--host", "127.0.0.1", "--port", "8123", "--workers", "2"])
+    r = runner.invoke(cli, ["serve", "--host", "127.0.0.1", "--port", "8123"])
     assert r.exit_code == 0, r.output
     [(app, kwargs)] = calls
     assert app == "rakuten_mlops.serving.app:create_app" and kwargs["factory"] is True
-    assert (kwargs["host"], kwargs["port"], kwargs["workers"]) == ("127.0.0.1", 8123, 2)
+    assert (kwargs["host"], kwargs["port"], kwargs["workers"]) == ("127.0.0.1", 8123, 1)
+    assert (kwargs["access_log"], kwargs["log_level"]) == (True, "info")
+    r = runner.invoke(cli, ["serve", "--port", "8123", "--no-access-log", "--log-level", "warning"])
+    assert r.exit_code == 0, r.output
+    assert (calls[-1][1]["access_log"], calls[-1][1]["log_level"]) == (False, "warning")
+    r = runner.invoke(cli, ["serve", "--port", "8123", "--log-level", "loud"])
+    assert r.exit_code == 2 and "--log-level must be one of critical, error" in r.output
+
+
+@linux_reuse_port
+def test_serve_with_workers_gives_each_its_own_socket(cli, monkeypatch):
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("one shared socket"))
+    monkeypatch.setattr(workers, "run_workers", lambda *a, **k: calls.append((a, k)))
+    r = runner.invoke(cli, ["serve", "--host", "127.0.0.1", "--port", "8123", "--workers", "2"])
+    assert r.exit_code == 0, r.output
+    [(args, kwargs)] = calls
+    assert args == ("rakuten_mlops.serving.app:create_app", "127.0.0.1", 8123, 2)
+    assert kwargs["factory"] is True and kwargs["proxy_headers"] is False
+
+
+@linux_reuse_port
+@pytest.mark.parametrize("reuse_port", [False, True], ids=["ordinary listener", "another serve --workers"])
+def test_serve_with_workers_on_a_busy_port_says_so(cli, reuse_port):
+    with socket.socket() as taken:
+        if reuse_port:  # a running `serve --workers`: joining its port would share its connections
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = runner.invoke(cli, ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"])
+    assert r.exit_code == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in " ".join(r.output.split())
+
+
+@linux_reuse_port
+def test_each_worker_binds_a_socket_of_its_own_on_one_port():
+    port = free_port()
+    pickled = pickle.dumps(workers.WorkerSockets("127.0.0.1", port))
+    assert workers.WorkerSockets("127.0.0.1", port) == []  # the supervisor holds no socket
+    first, second = pickle.loads(pickled), pickle.loads(pickled)  # what two workers receive
+    try:
+        [a], [b] = first, second
+        assert a is not b and a.getsockname()[1] == b.getsockname()[1] == port
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # one of them accepts it
+    finally:
+        for sock in (*first, *second):
+            sock.close()
 
 
 def test_serve_says_what_does_not_span_workers(cli, monkeypatch):
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: None)
+    monkeypatch.setattr(workers, "run_workers", lambda *a, **k: None)
     monkeypatch.delenv("RAKUTEN_REDIS_URL", raising=False)
     monkeypatch.setenv("RAKUTEN_MODEL_POLL_SECONDS", "0")
     get_settings.cache_clear()

@@ -1,4 +1,4 @@
-"""`rakuten-mlops serve --workers 2`: a model reload reaches both worker processes."""
+"""`rakuten-mlops serve --workers 2`: connections spread over both workers; a model reload reaches both."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def _get(conn: http.client.HTTPConnection, path: str, headers: dict[str, str]) -
     return json.loads(body)
 
 
-def test_a_model_reload_reaches_both_workers(make_settings, kit, champion, tmp_path):
+def test_connections_spread_over_workers_and_a_reload_reaches_both(make_settings, kit, champion, tmp_path):
     client = MlflowClient(tracking_uri=champion.tracking_uri, registry_uri=champion.tracking_uri)
     source = client.get_model_version(champion.model_name, champion.version)
     name = f"workers-test-{uuid.uuid4().hex[:8]}"
@@ -81,25 +81,34 @@ def test_a_model_reload_reaches_both_workers(make_settings, kit, champion, tmp_p
             assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "the two workers never got ready"
             workers = psutil.Process(proc.pid).children(recursive=True)
-            workers = [w for w in workers if "multiprocessing" in " ".join(w.cmdline())]
+            workers = [w for w in workers if "spawn_main" in " ".join(w.cmdline())]  # not the tracker
             time.sleep(0.5)
         token = _login(port, kit.PASSWORD)
         headers = {"Authorization": f"Bearer {token}"}
-        # Keep-alive connections until each worker holds one (the kernel spreads new connections).
-        for _ in range(100):
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            if _get(conn, "/v1/model", headers)["version"] is None:
-                conn.close()
-                time.sleep(0.2)  # a worker still loading its model
-                continue
-            pid = _worker_of(conn, workers, port)
-            if pid is not None and pid not in conns:
-                conns[pid] = conn
+        # Connections opened together spread over both workers (each listens on its own socket).
+        opened = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(16)]
+        for conn in opened:
+            conn.connect()
+        holder: dict[int, int] = {}  # connection -> worker pid, once a worker has accepted it
+        deadline = time.monotonic() + 30
+        while len(holder) < len(opened):
+            assert time.monotonic() < deadline, f"connections never accepted: {len(holder)} of 16"
+            for i, conn in enumerate(opened):
+                pid = holder.get(i) or _worker_of(conn, workers, port)
+                if pid is not None:
+                    holder[i] = pid
+            time.sleep(0.1)
+        assert set(holder.values()) == {w.pid for w in workers}, sorted(holder.values())
+        for i, conn in enumerate(opened):  # one connection per worker for the rest
+            if holder[i] not in conns:
+                conns[holder[i]] = conn
             else:
                 conn.close()
-            if len(conns) == 2:
-                break
-        assert len(conns) == 2, "could not reach both workers"
+        for conn in conns.values():
+            deadline = time.monotonic() + 60
+            while _get(conn, "/v1/model", headers)["version"] is None:  # still loading its model
+                assert time.monotonic() < deadline, "a worker never loaded its model"
+                time.sleep(0.2)
         assert {_get(c, "/v1/model", headers)["version"] for c in conns.values()} == {first}
 
         new = add_version()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +16,7 @@ from rakuten_mlops.infra import write_json_atomic
 
 console = Console()
 err_console = Console(stderr=True)
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 users_app = typer.Typer(help="API users: create, list, disable.", no_args_is_help=True)
 
 
@@ -30,11 +31,18 @@ def serve_command(
     ] = None,
     port: Annotated[int | None, typer.Option(help="port (default RAKUTEN_SERVE_PORT, 8000)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="worker processes (each loads the model)")] = 1,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="log one line per request (uvicorn's)")
+    ] = True,
+    log_level: Annotated[
+        str, typer.Option(help="critical, error, warning, info, debug or trace (the server's log)")
+    ] = "info",
 ) -> None:
     """Serve the champion model over HTTP (JWT-protected prediction API)."""
     import uvicorn
 
     from rakuten_mlops.serving.security import InsecureConfigError, check_signing_key, token_config
+    from rakuten_mlops.serving.workers import reuse_port_supported, run_workers
 
     settings = get_settings()
     try:
@@ -45,16 +53,22 @@ def serve_command(
     for warning in worker_warnings(workers, settings.redis_url, settings.model_poll_seconds):
         err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    uvicorn.run(
-        "rakuten_mlops.serving.app:create_app",
-        factory=True,
-        host=host or settings.serve_host,
-        port=port or settings.serve_port,
-        workers=workers,
-        log_level="info",
-        # The app alone decides whose X-Forwarded-For to believe (RAKUTEN_TRUSTED_PROXIES).
-        proxy_headers=False,
-    )
+    app = "rakuten_mlops.serving.app:create_app"
+    host, port = host or settings.serve_host, port or settings.serve_port
+    # The app alone decides whose X-Forwarded-For to believe (RAKUTEN_TRUSTED_PROXIES).
+    if log_level not in LOG_LEVELS:
+        raise _fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
+    options: dict[str, Any] = {
+        "factory": True, "log_level": log_level, "access_log": access_log, "proxy_headers": False,
+    }  # fmt: skip
+    if workers > 1 and reuse_port_supported():
+        try:
+            run_workers(app, host, port, workers, **options)
+        except OSError as exc:
+            raise _fail(str(exc)) from None
+        return
+    # One process, or a system without SO_REUSEPORT: uvicorn's workers share one socket.
+    uvicorn.run(app, host=host, port=port, workers=workers, **options)
 
 
 def worker_warnings(workers: int, redis_url: str | None, poll_seconds: float) -> list[str]:
