@@ -446,7 +446,13 @@ class Settings(BaseSettings):
     registry_timeout_seconds: float = Field(20.0, gt=0)
     micro_batch_max_rows: int = Field(256, ge=1)
     micro_batch_wait_ms: float = Field(0.0, ge=0, le=100)
-    micro_batch_parallel: int = Field(2, ge=1, le=16, description="predict calls in flight at once")
+    micro_batch_parallel: int | None = Field(
+        None,
+        ge=1,
+        le=16,
+        description="predict calls in flight at once; unset: 1 for a model that predicts from text alone "
+        "(its predict holds the interpreter lock), 2 for one that embeds images or is not this project's",
+    )
     micro_batch_split_rows: int = Field(
         32, ge=1, description="batch requests larger than this are queued in chunks of this many rows"
     )

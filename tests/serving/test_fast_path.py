@@ -6,16 +6,22 @@ import asyncio
 import itertools
 import threading
 import time
+from types import SimpleNamespace
 
 import httpx
 import jsonschema
 import jwt
 import pytest
+from starlette.requests import Request
 
 import rakuten_mlops.serving.auth as auth_module
+from rakuten_mlops.serving import model_holder
 from rakuten_mlops.serving.app import create_app
 from rakuten_mlops.serving.auth import Authenticator, AuthError
 from rakuten_mlops.serving.batcher import MicroBatcher, NoModelError
+from rakuten_mlops.serving.deps import user_with_role
+from rakuten_mlops.serving.metrics import ServingMetrics
+from rakuten_mlops.serving.model_holder import ModelHolder
 from rakuten_mlops.serving.predictor import predict_rows
 from rakuten_mlops.serving.schemas import BatchOut, PredictionOut
 from rakuten_mlops.serving.security import create_token
@@ -80,6 +86,55 @@ def test_a_model_swap_between_chunks_still_answers_the_request_with_one_model():
     assert {r["model"] for r in rows} == {"new"}
 
 
+@pytest.mark.parametrize(("model", "most_at_once"), [("holds-the-lock", 1), ("releases-it", 2)])
+def test_predict_calls_in_flight_follow_the_model_being_served(model, most_at_once):
+    in_flight, seen, lock = 0, [], threading.Lock()
+    gate = threading.Event()
+
+    def predict(m, rows):
+        nonlocal in_flight
+        with lock:
+            in_flight += 1
+            seen.append(in_flight)
+        gate.wait(5)  # hold the call while the others queue up (or start beside it)
+        with lock:
+            in_flight -= 1
+        return [{"echo": r["designation"]} for r in rows]
+
+    async def scenario():
+        batcher = MicroBatcher(
+            lambda: model, predict, max_rows=1, parallel=2,
+            slots_for=lambda m: 1 if m == "holds-the-lock" else 2,
+        )  # fmt: skip
+        await batcher.start()
+        tasks = [asyncio.create_task(batcher.submit([{"designation": str(i)}])) for i in range(4)]
+        await asyncio.sleep(0.2)
+        gate.set()
+        results = await asyncio.gather(*tasks)
+        await batcher.stop()
+        return results
+
+    results = asyncio.run(scenario())
+    assert [r[1][0]["echo"] for r in results] == ["0", "1", "2", "3"]
+    assert max(seen) == most_at_once
+
+
+def test_a_text_only_model_gets_one_call_in_flight_unless_configured(make_settings, monkeypatch):
+    loaded = SimpleNamespace(model=object())
+    for classifier, calls in [
+        (SimpleNamespace(uses_images=False), 1),  # text alone: holds the interpreter lock
+        (SimpleNamespace(uses_images=True), 2),  # the image network releases it
+        (None, 2),  # not this project's model: the former default
+    ]:
+        monkeypatch.setattr(model_holder, "own_classifier", lambda _, c=classifier: c)
+        assert model_holder.parallel_calls(loaded) == calls
+    metrics = ServingMetrics()
+    auto = ModelHolder(make_settings(), metrics).batcher
+    assert (auto.parallel, auto.slots_for) == (2, model_holder.parallel_calls)
+    fixed = ModelHolder(make_settings(micro_batch_parallel=3), ServingMetrics()).batcher
+    assert (fixed.parallel, fixed.slots_for) == (3, None)
+
+
 # -- the token memo -----------------------------------------------------------------------------
 
 
@@ -114,6 +169,32 @@ def test_a_remembered_token_is_refused_once_revoked(api, kit):
     assert api.client.post("/v1/users/memo-user/disable", headers=root).status_code == 200
     r = api.client.post("/v1/predict", json={"designation": "Jeu"}, headers=user)
     assert r.status_code == 401 and r.json()["detail"] == "user account is disabled"
+
+
+def test_the_predict_routes_own_user_check_stands_without_the_auth_gate(api):
+    # /v1/predict checks token and role without FastAPI's dependencies; where no gate ran, it
+    # authenticates the bearer token itself, with the dependencies' answers.
+    def request(headers: list[tuple[bytes, bytes]]) -> Request:
+        return Request({"type": "http", "app": api.app, "headers": headers, "state": {}})
+
+    token = api.tokens["alice"].encode()
+    user = asyncio.run(user_with_role(request([(b"authorization", b"Bearer " + token)]), "predictor"))
+    assert (user.username, user.roles) == ("alice", ("predictor",))
+    with pytest.raises(AuthError) as err:
+        asyncio.run(user_with_role(request([]), "predictor"))
+    assert err.value.status_code == 401 and "not authenticated" in err.value.message
+    with pytest.raises(AuthError) as err:
+        asyncio.run(user_with_role(request([(b"authorization", b"Bearer " + token)]), "admin"))
+    assert (
+        err.value.status_code == 403
+        and err.value.message == "this needs the 'admin' role; you have predictor"
+    )
+
+
+def test_the_predict_route_documents_its_bearer_token(api):
+    openapi = api.client.get("/openapi.json").json()
+    assert openapi["paths"]["/v1/predict"]["post"]["security"] == [{"OAuth2PasswordBearer": []}]
+    assert "OAuth2PasswordBearer" in openapi["components"]["securitySchemes"]
 
 
 # -- through the app ----------------------------------------------------------------------------

@@ -34,7 +34,10 @@ class MicroBatcher(Generic[M]):
     overhead is paid once per batch instead of once per request; `wait_ms` > 0 additionally
     waits that long for company before a batch starts. The model is read once per batch
     (`get_model`), so a swapped-in model serves every batch started after the swap and no batch
-    mixes two models. Two parallel batches help when the model releases the GIL (NumPy/SciPy).
+    mixes two models. Parallel batches help only a model that releases the interpreter lock
+    while it predicts (an image network): for one that holds it (the text models), a second
+    batch in flight only halves the batches. `slots_for(model)`, when given, says how many of
+    the `parallel` calls may be in flight while `model` is served.
 
     A request of more than `split_rows` rows is cut into chunks of at most `split_rows`; each
     chunk joins the back of the queue when the previous one is taken into a batch, so requests
@@ -52,6 +55,7 @@ class MicroBatcher(Generic[M]):
         wait_ms: float = 0.0,
         parallel: int = 1,
         split_rows: int | None = None,
+        slots_for: Callable[[M], int] | None = None,
     ) -> None:
         self.get_model = get_model
         self.predict_fn = predict_fn
@@ -61,12 +65,16 @@ class MicroBatcher(Generic[M]):
         self._task: asyncio.Task[None] | None = None
         self._carry: _Job | None = None  # taken from the queue, but would have overfilled its batch
         self.parallel = parallel
+        self.slots_for = slots_for
+        self._freed: asyncio.Event | None = None  # a batch finished: a slot may be free
+        self._slots_of: tuple[M | None, int] = (None, parallel)
         self.split_rows = max(1, min(split_rows or max_rows, max_rows))
         self._executor = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="predict")
 
     async def start(self) -> None:
         """Start the batching loop on the running event loop."""
         self._queue = asyncio.Queue()
+        self._freed = asyncio.Event()
         self._task = asyncio.create_task(self._loop(), name="micro-batcher")
 
     async def stop(self) -> None:
@@ -150,24 +158,41 @@ class MicroBatcher(Generic[M]):
             take(job)
         return jobs
 
+    def slots(self) -> int:
+        """How many predict calls may be in flight now (for the model being served)."""
+        model = self.get_model()
+        if self.slots_for is None or model is None:
+            return self.parallel
+        if self._slots_of[0] is not model:  # asked once per model served
+            self._slots_of = (model, max(1, min(self.parallel, self.slots_for(model))))
+        return self._slots_of[1]
+
     async def _loop(self) -> None:
-        assert self._queue is not None
-        slots = asyncio.Semaphore(self.parallel)
+        assert self._queue is not None and self._freed is not None
+        freed = self._freed
         running: set[asyncio.Task[None]] = set()
+
+        def finished(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            freed.set()
+
         try:
             while True:
-                await slots.acquire()  # while every slot is busy, requests queue up into the next batch
+                # While every slot is busy, requests queue up into the next batch.
+                while len(running) >= self.slots():
+                    freed.clear()
+                    await freed.wait()
                 first, self._carry = self._carry, None
                 jobs = await self._collect(first or await self._queue.get())
                 jobs = [j for j in jobs if not j.future.done()]  # clients that went away
-                task = asyncio.create_task(self._guarded(jobs, slots))
+                task = asyncio.create_task(self._guarded(jobs))
                 running.add(task)
-                task.add_done_callback(running.discard)
+                task.add_done_callback(finished)
         finally:
             for task in running:
                 task.cancel()
 
-    async def _guarded(self, jobs: list[_Job], slots: asyncio.Semaphore) -> None:
+    async def _guarded(self, jobs: list[_Job]) -> None:
         try:
             if jobs:
                 await self._run(jobs)
@@ -175,8 +200,6 @@ class MicroBatcher(Generic[M]):
             log.exception("micro-batch failed")
             for job in jobs:
                 _resolve(job, error=exc)
-        finally:
-            slots.release()
 
     async def _run(self, jobs: list[_Job]) -> None:
         model = self.get_model()

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from rakuten_mlops.config import Settings
-from rakuten_mlops.serving.auth import Authenticator, AuthError, AuthUser
+from rakuten_mlops.serving.auth import Authenticator, AuthError, AuthUser, bearer_token
 from rakuten_mlops.serving.login_limiter import LoginLimiter, Network, Quota, client_address
 from rakuten_mlops.serving.metrics import ServingMetrics
 from rakuten_mlops.serving.model_holder import ModelHolder
@@ -43,8 +43,13 @@ class ServingState:
     shadow: ShadowScorer
 
 
-async def get_state(request: Request) -> ServingState:
+def get_state_now(request: Request) -> ServingState:
+    """The app's `ServingState` (`StateDep`, called directly)."""
     return request.app.state.serving  # type: ignore[no-any-return]
+
+
+async def get_state(request: Request) -> ServingState:
+    return get_state_now(request)
 
 
 StateDep = Annotated[ServingState, Depends(get_state)]
@@ -67,18 +72,39 @@ HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 PredictionLogDep = Annotated[PredictionLog, Depends(get_prediction_log)]
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
+# The OpenAPI security requirement `oauth2_scheme` gives a route, for routes that check the token
+# without depending on it (`user_with_role`).
+BEARER_SECURITY: dict[str, Any] = {"security": [{"OAuth2PasswordBearer": []}]}
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
 
-async def get_current_user(request: Request, state: StateDep, token: TokenDep) -> AuthUser:
+async def authenticated(request: Request, token: str | None) -> AuthUser:
     """The authenticated user (401 without a valid token, or for a disabled account or revoked token).
 
     `AuthGateMiddleware` has normally done it before the body was read; this is the fallback.
     """
-    user = getattr(request.state, "auth_user", None)
+    user = request.scope.get("state", {}).get("auth_user")
     if isinstance(user, AuthUser):
         return user
-    return await state.authenticator.authenticate(token)
+    return await get_state_now(request).authenticator.authenticate(token)
+
+
+async def get_current_user(request: Request, token: TokenDep) -> AuthUser:
+    """`authenticated` as a dependency (its token parameter documents the bearer scheme)."""
+    return await authenticated(request, token)
+
+
+def check_role(user: AuthUser, role: str) -> AuthUser:
+    """`user`, when they hold `role` (403 otherwise)."""
+    if not user.has(role):
+        raise AuthError(403, f"this needs the {role!r} role; you have {', '.join(user.roles) or 'none'}")
+    return user
+
+
+async def user_with_role(request: Request, role: str) -> AuthUser:
+    """What `Depends(require_role(role))` gives, without FastAPI's dependency solving: for a route
+    on the prediction path, where solving a dependency tree costs more than the route's own work."""
+    return check_role(await authenticated(request, bearer_token(request.scope)), role)
 
 
 async def get_client_address(request: Request, state: StateDep) -> str:
@@ -97,9 +123,7 @@ def require_role(role: str) -> Callable[..., Coroutine[Any, Any, AuthUser]]:
     """Dependency that lets only users holding `role` through (403 otherwise)."""
 
     async def _check(user: CurrentUser) -> AuthUser:
-        if not user.has(role):
-            raise AuthError(403, f"this needs the {role!r} role; you have {', '.join(user.roles) or 'none'}")
-        return user
+        return check_role(user, role)
 
     return _check
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -123,6 +123,3 @@ async def read_product(request: Request, settings: SettingsDep) -> CheckedProduc
     if not body:
         raise LimitExceeded("request body is empty; send a JSON object with at least 'designation'")
     return await check_product(settings, _validated(body, from_json=True))
-
-
-ProductDep = Annotated[CheckedProduct, Depends(read_product)]
