@@ -410,7 +410,8 @@ def main() -> None:
         if "api" in wanted:
             pids["api"] = stack.enter_context(
                 server(
-                    [sys.executable, "-m", "uvicorn", "--factory", "rakuten_mlops.serving.app:create_app",
+                    # As a user starts it (`rakuten-mlops serve`: with N workers, a socket each).
+                    [sys.executable, "-c", "from rakuten_mlops.cli import main; main()", "serve",
                      "--host", "127.0.0.1", "--port", str(api_port), "--workers", str(args.api_workers),
                      "--log-level", "warning", "--no-access-log"],
                     env, f"{api_url}/readyz", home / "api.log",
