@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 RAKUTEN_HOME ?= .rakuten
 SAMPLE_DIR ?= $(RAKUTEN_HOME)/sample
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist); 0 runs the suite in this one process.
+PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 
@@ -31,7 +33,7 @@ run: sample  ## main job: sample -> validate -> split -> train -> evaluate -> re
 	$(BIN)/rakuten-mlops pipeline run --data-dir $(SAMPLE_DIR)
 
 test: install system-deps lint  ## lint (ruff, ruff format, mypy), then the whole test suite
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test-fast: install  ## fast unit and data tests only
 	$(BIN)/pytest -m "not slow" tests/test_*.py tests/data tests/features tests/lifecycle tests/simulation/test_sample.py

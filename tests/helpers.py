@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from rakuten_mlops.config import Params, Settings
+from tests.services import unavailable
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared" / "rakuten"
@@ -51,6 +53,18 @@ def port_open(host: str, port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex((host, port)) == 0
+
+
+def claim_empty_redis_db(host: str = "127.0.0.1", port: int = 6379) -> int:
+    """An empty Redis database number (15 down to 1), claimed with a SET NX key so that two tests
+    running at once (pytest-xdist workers, two checkouts) never share one. Flush it when done."""
+    import redis
+
+    for number in range(15, 0, -1):
+        db = redis.Redis(host=host, port=port, db=number)
+        if db.dbsize() == 0 and db.set("rakuten-test-claim", secrets.token_hex(8), nx=True):
+            return number
+    unavailable(f"no empty Redis database number (1-15) at {host}:{port}")
 
 
 def make_params(**monitoring: object) -> Params:

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import free_port, make_settings, port_open
+from tests.helpers import claim_empty_redis_db, free_port, make_settings, port_open
 from tests.orchestration.airflow_helpers import (
     DAGS_FOLDER,
     clean_environ,
@@ -33,7 +33,7 @@ from tests.orchestration.airflow_helpers import (
     task_states,
     write_test_params,
 )
-from tests.services import require, require_module, unavailable
+from tests.services import require, require_module
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 PG_HOST, PG_PORT, REDIS_PORT = "127.0.0.1", 5432, 6379
@@ -44,17 +44,6 @@ class CeleryAirflow:
     env: dict[str, str]
     home: Path
     logs: Path
-
-
-def empty_redis_db() -> int:
-    """Claim an empty database number: the claim key (SET NX) keeps two concurrent runs apart."""
-    import redis
-
-    for number in range(15, 0, -1):
-        db = redis.Redis(host=PG_HOST, port=REDIS_PORT, db=number)
-        if db.dbsize() == 0 and db.set("rakuten-test-claim", secrets.token_hex(8), nx=True):
-            return number
-    unavailable("no empty Redis database number (1-15) to use as a private broker")
 
 
 def pg_admin(sql: str) -> None:
@@ -131,7 +120,8 @@ def celery_airflow(tmp_path: Path) -> Iterator[CeleryAirflow]:
     assert probe.returncode == 0, (
         f"the Celery executor does not import (Celery >= 5.7?):\n{probe.stderr[-2000:]}"
     )
-    database, broker_db, api_port = f"rakuten_airflow_{secrets.token_hex(4)}", empty_redis_db(), free_port()
+    database, api_port = f"rakuten_airflow_{secrets.token_hex(4)}", free_port()
+    broker_db = claim_empty_redis_db(PG_HOST, REDIS_PORT)
     pg_url = f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{database}"
     home, logs = tmp_path / "home", tmp_path / "logs"
     logs.mkdir()

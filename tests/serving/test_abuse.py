@@ -33,7 +33,7 @@ from rakuten_mlops.pipelines.predict import predict_file
 from rakuten_mlops.pipelines.register import sign_version
 from rakuten_mlops.serving.app import create_app
 from rakuten_mlops.ui.batch_io import predictions_csv
-from tests.helpers import free_port, port_open
+from tests.helpers import claim_empty_redis_db, free_port, port_open
 from tests.services import require, require_module
 
 
@@ -338,20 +338,11 @@ def test_predict_quota_is_429_with_retry_after(make_settings, kit):
         assert "quota of 5 listings per minute" in r.json()["detail"]
 
 
-def _empty_redis_db() -> int:
-    import redis
-
-    for number in range(15, 0, -1):
-        if redis.Redis(host="127.0.0.1", port=6379, db=number).dbsize() == 0:
-            return number
-    pytest.fail("no empty Redis database (1-15) at 127.0.0.1:6379")
-
-
 @pytest.mark.redis
 def test_two_workers_share_login_limits_and_quotas_through_redis(make_settings, kit):
     require(port_open("127.0.0.1", 6379), "Redis is not reachable at 127.0.0.1:6379")
     redis = require_module("redis", "the Redis client is not installed")
-    db = _empty_redis_db()
+    db = claim_empty_redis_db()
     redis_url = f"redis://127.0.0.1:6379/{db}"
     try:
         first = make_settings(login_max_failures=4, predict_quota_per_minute=3, redis_url=redis_url)
