@@ -12,6 +12,7 @@ import httpx
 import jsonschema
 import jwt
 import pytest
+from fastapi.testclient import TestClient
 from starlette.requests import Request
 
 import rakuten_mlops.serving.auth as auth_module
@@ -20,6 +21,7 @@ from rakuten_mlops.serving.app import create_app
 from rakuten_mlops.serving.auth import Authenticator, AuthError
 from rakuten_mlops.serving.batcher import MicroBatcher, NoModelError
 from rakuten_mlops.serving.deps import user_with_role
+from rakuten_mlops.serving.fast_path import RouteFastPath, check_endpoint
 from rakuten_mlops.serving.metrics import ServingMetrics
 from rakuten_mlops.serving.model_holder import ModelHolder
 from rakuten_mlops.serving.predictor import predict_rows
@@ -220,6 +222,86 @@ def test_responses_keep_the_response_models_schema(api):
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     check(r.json(), BatchOut, "BatchOut")
     assert [list(p) for p in r.json()["predictions"]] == [list(body)] * 2
+
+
+def _answer(r: httpx.Response) -> tuple:
+    """What a client sees of a response, but the new prediction id."""
+    body = r.json()
+    if isinstance(body, dict):
+        body.pop("prediction_id", None)
+    headers = {h: r.headers.get(h) for h in ("content-type", "www-authenticate", "retry-after", "allow")}
+    return r.status_code, headers, body
+
+
+def _request_counts(client: TestClient) -> list[str]:
+    """The app's request counter lines for /v1/predict."""
+    lines = client.get("/metrics").text.splitlines()
+    return sorted(x for x in lines if x.startswith("rakuten_http_requests_total{") and "/v1/predict" in x)
+
+
+def test_the_predict_fast_path_answers_every_request_as_the_router_does(api):
+    # The same requests through two apps on the same home: one whose POST /v1/predict goes
+    # through Starlette's router and FastAPI's request handling, one that skips them.
+    direct, routed = create_app(api.settings), create_app(api.settings)
+    routed.user_middleware = [m for m in routed.user_middleware if m.cls is not RouteFastPath]
+    alice, mallory = api.headers(), api.headers("mallory")
+    listing = {"designation": "Piscine tubulaire ronde", "description": "avec pompe et bache"}
+    cases = [
+        ("POST", {}, {"json": listing}),  # no token
+        ("POST", {"Authorization": "Bearer not-a-token"}, {"json": listing}),
+        ("POST", mallory, {"json": listing}),  # a disabled account
+        ("POST", alice, {"json": listing}),
+        ("POST", alice, {"json": {**listing, "explain": True}}),
+        ("POST", alice, {"json": {"description": "no title"}}),
+        ("POST", alice, {"json": {"designation": "x" * 100_000}}),
+        ("POST", alice, {"content": b"{not json", "headers": {"content-type": "application/json"}}),
+        ("POST", alice, {"content": b"designation", "headers": {"content-type": "text/plain"}}),
+        ("POST", alice, {"data": listing}),  # multipart/form-data
+        ("POST", alice, {"data": listing, "files": {"image": ("a.png", b"not an image", "image/png")}}),
+        ("GET", alice, {}),  # not the fast path's method: the router's 405
+    ]
+    with TestClient(direct) as fast, TestClient(routed) as slow:
+        for method, auth, kwargs in cases:
+            headers = {**auth, **kwargs.pop("headers", {})}
+            expected = slow.request(method, "/v1/predict", headers=headers, **kwargs)
+            got = fast.request(method, "/v1/predict", headers=headers, **kwargs)
+            assert _answer(got) == _answer(expected), (method, auth, kwargs)
+            assert got.status_code != 500, got.text
+        counts = _request_counts(fast)
+        assert counts == _request_counts(slow)  # labelled by the route template, as from the router
+        assert any('status="200"' in x for x in counts) and any('status="422"' in x for x in counts)
+
+
+def test_an_unexpected_error_on_the_fast_path_still_answers_500_and_is_logged(make_settings, kit, caplog):
+    settings = make_settings()
+    kit.add_user(settings, "erin")
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        token = kit.login(client, "erin")
+
+        async def broken(rows):
+            raise RuntimeError("boom")
+
+        app.state.serving.holder.predict = broken
+        r = client.post("/v1/predict", json={"designation": "Piscine"}, headers=kit.bearer(token))
+    assert r.status_code == 500 and r.json() == {"detail": "internal error; it has been logged"}
+    assert "unhandled error on POST /v1/predict" in caplog.text
+
+
+def test_the_fast_path_refuses_an_endpoint_it_cannot_call_as_fastapi_would():
+    from fastapi import APIRouter, Depends
+
+    router = APIRouter()
+
+    @router.post("/with-dependency")
+    async def with_dependency(request: Request, user: str = Depends(lambda: "u")) -> None: ...
+
+    @router.post("/plain")
+    def plain(request: Request) -> None: ...
+
+    for route in router.routes:
+        with pytest.raises(TypeError, match=route.path):
+            check_endpoint(route)
 
 
 def _validate(body, name, components):

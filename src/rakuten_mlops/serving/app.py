@@ -20,6 +20,7 @@ from rakuten_mlops.serving.auth import Authenticator, AuthGateMiddleware
 from rakuten_mlops.serving.deps import ServingState
 from rakuten_mlops.serving.errors import install_error_handlers
 from rakuten_mlops.serving.exporter import LiveRefresher, MonitoringCollector
+from rakuten_mlops.serving.fast_path import RouteFastPath
 from rakuten_mlops.serving.login_limiter import LoginLimiter, Quota, make_backend, parse_networks
 from rakuten_mlops.serving.metrics import MetricsMiddleware, ServingMetrics
 from rakuten_mlops.serving.model_holder import ModelHolder
@@ -180,6 +181,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.serving = state
     _install_openapi(app)
     install_error_handlers(app)
+    # Innermost: single predictions skip the router and FastAPI's request handling, not the
+    # middleware below (limits, auth gate, metrics).
+    app.add_middleware(RouteFastPath, method="POST", path="/v1/predict")
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     # Before the body is read: an anonymous request never costs a parse (login stays open).
     app.add_middleware(
