@@ -4,6 +4,12 @@ Trains a text-only champion (the default text model) on a generated sample in a
 temporary home, starts both servers on 127.0.0.1 (one worker each), then drives each with the
 traffic generator at equal concurrency: single-listing requests, then batches. Writes JSON.
 
+The HTTP floor is measured beside them: a bare ASGI app (`benchmarks/http_floor.py`) under
+uvicorn with the API's options, answering single listings with a fixed prediction. With the
+in-process rate of the same model, it bounds what any endpoint served this way can reach on
+single listings: one worker spends at least 1/floor + 1/model seconds of its one interpreter on
+each (`single_listing_bound` in the JSON).
+
 The ceiling is measured in the same run: the same model, loaded in this process, predicting
 batches of `--ceiling-rows` listings back to back (listings/s, one thread, no HTTP). Each load run
 also records the CPU the load generator itself used (it shares the cores with the servers) and
@@ -303,14 +309,14 @@ def markdown_table(out: dict[str, Any]) -> str:
     """The README's serving table, from one run's JSON."""
     res, share, ratio = out["results"], out["api_share_of_ceiling"], out["api_vs_mlflow"]
     load = out["machine"]["load_average_1m"]
-    names = {"api": "this API", "mlflow": "`mlflow models serve`"}
+    names = {"api": "this API", "mlflow": "`mlflow models serve`", "floor": "bare uvicorn endpoint (floor)"}
     lines = [
         "| server | requests | req/s | listings/s | p50 ms | p99 ms | share of ceiling | vs MLflow |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for target in ("api", "mlflow"):
+    for target in ("api", "mlflow", "floor"):
         for kind in ("single", "batch"):
-            if target not in res:
+            if kind not in res.get(target, {}):
                 continue
             r = res[target][kind]
             size = "1 listing" if kind == "single" else f"{out['load']['batch_size']} listings"
@@ -338,6 +344,16 @@ def markdown_table(out: dict[str, Any]) -> str:
         f"MLflow {workers['mlflow']}; load average {load['before']} before, {load['after']} after; "
         f"`{out['command'].strip()}`, {out['when']}.",
     ]
+    bound = out.get("single_listing_bound")
+    if bound:
+        lines += [
+            "",
+            f"The floor (a bare ASGI app answering a fixed prediction, no routing, token, validation, "
+            f"model nor log) answers {bound['http_floor_rps']:,.0f} req/s under the same load; with the "
+            f"model's {bound['model_listings_per_s']:,.0f} listings/s, one worker can answer at most "
+            f"**{bound['bound_rps']:,.0f} single listings/s** ({bound['bound_share_of_ceiling']:.0%} of "
+            f"the ceiling). This API reaches {bound['api_share_of_bound']:.0%} of that bound.",
+        ]
     return "\n".join(lines)
 
 
@@ -363,7 +379,10 @@ def main() -> None:
     )
     parser.add_argument("--ceiling-rows", type=int, default=256, help="rows per in-process predict call")
     parser.add_argument("--api-workers", type=int, default=1, help="uvicorn workers of this API")
-    parser.add_argument("--targets", default="mlflow,api", help="comma-separated: mlflow, api (default both)")
+    parser.add_argument(
+        "--targets", default="mlflow,api,floor",
+        help="comma-separated: mlflow, api, floor (the bare HTTP floor, single listings only); default all",
+    )  # fmt: skip
     parser.add_argument(
         "--profile", type=Path, default=None,
         help="after the rounds, record a py-spy flame graph (SVG) of the API under single-listing load",
@@ -401,10 +420,11 @@ def main() -> None:
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         }
         wanted = [t.strip() for t in args.targets.split(",") if t.strip()]
-        if not wanted or set(wanted) - {"mlflow", "api"}:
-            parser.error("--targets takes mlflow, api or both")
-        api_port, mlflow_port = free_port(), free_port()
+        if not wanted or set(wanted) - {"mlflow", "api", "floor"}:
+            parser.error("--targets takes mlflow, api, floor (comma-separated)")
+        api_port, mlflow_port, floor_port = free_port(), free_port(), free_port()
         api_url, mlflow_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{mlflow_port}"
+        floor_url = f"http://127.0.0.1:{floor_port}"
         print("starting the servers ...", flush=True)
         pids: dict[str, int] = {}
         if "api" in wanted:
@@ -426,6 +446,16 @@ def main() -> None:
                     env, f"{mlflow_url}/ping", home / "mlflow.log",
                 )
             ).pid  # fmt: skip
+        if "floor" in wanted:
+            pids["floor"] = stack.enter_context(
+                server(
+                    # uvicorn as `rakuten-mlops serve` runs it (auto loop and parser: uvloop, httptools).
+                    [sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "benchmarks"), "http_floor:app",
+                     "--host", "127.0.0.1", "--port", str(floor_port), "--log-level", "warning",
+                     "--no-access-log", "--no-proxy-headers"],
+                    env, f"{floor_url}/readyz", home / "floor.log",
+                )
+            ).pid  # fmt: skip
         if args.api_workers > 1 and "api" in wanted:
             time.sleep(5)  # /readyz answered from one worker; let the others load the model too
         token = (
@@ -435,7 +465,7 @@ def main() -> None:
         )
         listings = load_listings(champion["data_dir"], limit=2000, seed=1)
         load_before = os.getloadavg()
-        all_targets = {"mlflow": (mlflow_url, "mlflow"), "api": (api_url, "api")}
+        all_targets = {"mlflow": (mlflow_url, "mlflow"), "api": (api_url, "api"), "floor": (floor_url, "api")}
         targets = {t: all_targets[t] for t in wanted}
         kinds = {"single": 1, "batch": args.batch_size}
         runs: dict[str, dict[str, list[dict[str, Any]]]] = {t: {k: [] for k in kinds} for t in targets}
@@ -460,6 +490,8 @@ def main() -> None:
             order = list(targets) if round_no % 2 == 0 else list(reversed(targets))
             for kind, batch in kinds.items():
                 for target in order:
+                    if target == "floor" and kind != "single":
+                        continue  # the floor answers one fixed prediction
                     url, mode = targets[target]
                     cfg = TrafficConfig(
                         url=url, token=token["access_token"], rate=0, duration_s=args.duration,
@@ -476,7 +508,7 @@ def main() -> None:
         if args.profile is not None and "api" in wanted:
             profile = record_profile(args, api_url, token["access_token"], listings, pids["api"])
 
-    results = {t: {k: median_run(runs[t][k]) for k in kinds} for t in targets}
+    results = {t: {k: median_run(runs[t][k]) for k in kinds if runs[t][k]} for t in targets}
 
     def median(runs: list[dict[str, Any]]) -> dict[str, Any]:
         chosen = sorted(runs, key=lambda c: c["listings_per_s"])[len(runs) // 2]
@@ -498,13 +530,30 @@ def main() -> None:
                 "throughput_x": round(
                     results["api"][kind]["items_per_s"] / max(results["mlflow"][kind]["items_per_s"], 1e-9), 2
                 ),
-                "p99_ms": {t: results[t][kind]["latency_ms"]["p99"] for t in targets},
+                "p99_ms": {t: results[t][kind]["latency_ms"]["p99"] for t in ("api", "mlflow")},
             }
             for kind in kinds
         }
-        if len(targets) == 2
+        if {"api", "mlflow"} <= set(targets)
         else None
     )
+    bound = None
+    if {"api", "floor"} <= set(targets):
+        floor_rps = results["floor"]["single"]["items_per_s"]
+        model_rps = small_median["listings_per_s"]
+        most = 1 / (1 / floor_rps + 1 / model_rps)
+        bound = {
+            "http_floor_rps": floor_rps,
+            "model_listings_per_s": model_rps,
+            "bound_rps": round(most, 1),
+            "bound_share_of_ceiling": round(most / ceiling_median["listings_per_s"], 3),
+            "api_share_of_bound": round(results["api"]["single"]["items_per_s"] / most, 3),
+            "what": (
+                "single listings, one worker: the bare endpoint's time a request plus the model's time "
+                "a listing in calls of `concurrency` rows, both spent holding the worker's one "
+                "interpreter lock; no endpoint served by uvicorn in one worker answers faster"
+            ),
+        }
     out = {
         "benchmark": "serving",
         "command": "python benchmarks/serving_benchmark.py " + " ".join(sys.argv[1:]),
@@ -526,13 +575,14 @@ def main() -> None:
         "results": results,
         "api_share_of_ceiling": share,
         "api_vs_mlflow": ratio,
+        "single_listing_bound": bound,
         "profile": profile,
         "total_seconds": round(time.perf_counter() - started, 1),
     }  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2, default=str))
-    print(json.dumps({"api_vs_mlflow": ratio, "api_share_of_ceiling": share}, indent=2))
-    if len(targets) == 2:
+    print(json.dumps({"api_vs_mlflow": ratio, "api_share_of_ceiling": share, "bound": bound}, indent=2))
+    if {"api", "mlflow"} <= set(targets):
         table = markdown_table(out)
         print(table)
         if args.update_readme:
