@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
-from rakuten_mlops.appdb import record_id
+import pytest
+
+from rakuten_mlops.appdb import RandomPool, record_id
 
 
 def test_record_ids_are_rfc_9562_version_7_uuids_carrying_their_millisecond() -> None:
@@ -25,3 +28,36 @@ def test_record_ids_sort_by_creation_time_as_strings_and_never_repeat() -> None:
     same_ms = {record_id(start) for _ in range(10_000)}
     assert len(same_ms) == 10_000  # 74 random bits: no collision within one millisecond
     assert len({i[:13] for i in same_ms}) == 1  # and they share their time prefix
+
+
+def test_the_random_pool_hands_out_each_byte_of_its_source_once(monkeypatch) -> None:
+    reads = []
+
+    def counting(n: int) -> bytes:  # a source whose bytes say where they came from
+        reads.append(n)
+        return bytes((len(reads) * 16 + i) % 256 for i in range(n))
+
+    monkeypatch.setattr(os, "urandom", counting)
+    pool = RandomPool(size=32)
+    taken = [pool.take(10) for _ in range(7)]
+    assert reads == [32, 32, 32]  # 3 slices of 10 a read; the last 2 bytes of each read unused
+    assert taken[:3] == [bytes(range(16 + i, 26 + i)) for i in (0, 10, 20)]
+    assert taken[3] == bytes(range(32, 42))  # the next read starts afresh
+    assert len(set(taken)) == 7
+    assert len(pool.take(100)) == 100 and reads[-1] == 100  # more than a pool's worth at once
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork: POSIX only")
+def test_a_forked_child_never_repeats_its_parents_random_bytes() -> None:
+    pool = RandomPool()
+    pool.take(10)  # the parent's pool holds bytes it has not handed out yet
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next bytes, to the parent
+        os.write(write_end, pool.take(10))
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    child = os.read(read_end, 100)
+    os.close(read_end)
+    assert len(child) == 10 and child != pool.take(10)  # without the reset: one buffer's same slice

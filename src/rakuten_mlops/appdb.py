@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -41,6 +42,40 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class RandomPool:
+    """Bytes from `os.urandom`, read `size` at a time and handed out in slices.
+
+    One `os.urandom` call per id released the interpreter lock for a system call on every
+    prediction; under load the thread then waited to take the lock back from the predict thread
+    (about 15 us an id in a profile of 32-row batches, a tenth of the request's own work). The
+    pool reads the same source once per `size` bytes. A forked child starts with an empty pool,
+    so it never repeats its parent's bytes.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._buffer = b""
+        self._at = 0
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer, self._at = b"", 0
+
+    def take(self, n: int) -> bytes:
+        """`n` fresh random bytes (never handed out before in this process)."""
+        with self._lock:
+            if self._at + n > len(self._buffer):
+                self._buffer, self._at = os.urandom(max(self.size, n)), 0
+            start = self._at
+            self._at += n
+            return self._buffer[start : self._at]
+
+
+_RANDOM = RandomPool()
+
+
 def record_id(now_ns: int | None = None) -> str:
     """A new record id: a UUID version 7 (RFC 9562), 48 bits of Unix milliseconds then 74 random.
 
@@ -52,7 +87,7 @@ def record_id(now_ns: int | None = None) -> str:
     a handle anyway (feedback is accepted from the prediction's owner only).
     """
     ms = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")  # 80 random bits, 74 of them used
+    rand = int.from_bytes(_RANDOM.take(10), "big")  # 80 random bits, 74 of them used
     rand_a, rand_b = (rand >> 62) & 0xFFF, rand & ((1 << 62) - 1)
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
     return str(uuid.UUID(int=value))
