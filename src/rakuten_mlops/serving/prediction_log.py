@@ -120,7 +120,7 @@ class PredictionLog:
             if image is not None and row.get("image_sha256") and row["probability"] < self.review_below:
                 self._queue_image(row["image_sha256"], image)
         self._queue.append((table, row))
-        if len(self._queue) >= self.batch_rows:
+        if len(self._queue) >= self.batch_rows and not self._wake.is_set():  # once per backlog
             self._wake.set()
 
     def _queue_image(self, sha256: str, image: bytes) -> None:
