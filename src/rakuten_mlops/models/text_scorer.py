@@ -290,14 +290,17 @@ class TextScorer:
                 log_proba = jll - _logsumexp_rows(jll)[:, None]
                 scores[name] = np.maximum(log_proba, self.nb_log_floor).astype(np.float32)
             else:
-                scores[name] = (feats["all"].dot(self.coef_t[name]) + model.intercept_).astype(np.float32)
+                scores[name] = self.svm_scores(model, feats["all"], self.coef_t[name])
         return scores
 
     @staticmethod
-    def svm_scores(model: LinearSVC, x: CsrRows | sparse.csr_matrix) -> np.ndarray:
-        """`LinearSVC.decision_function(x)` without its checks, as float32 (`TextClassifier._scores`)."""
+    def svm_scores(
+        model: LinearSVC, x: CsrRows | sparse.csr_matrix, coef_t: np.ndarray | None = None
+    ) -> np.ndarray:
+        """`LinearSVC.decision_function(x)` without its checks, as float32 (`TextClassifier._scores`);
+        `coef_t`: `model.coef_.T` in C order, when kept (`self.coef_t`)."""
         rows = x if isinstance(x, CsrRows) else CsrRows.of(x)
-        return (rows.dot(model.coef_.T) + model.intercept_).astype(np.float32)
+        return (rows.dot(model.coef_.T if coef_t is None else coef_t) + model.intercept_).astype(np.float32)
 
     def stack_proba(self, meta: np.ndarray) -> np.ndarray:
         """The stacker's `predict_proba` on the stacked float32 scores (a new array is returned)."""

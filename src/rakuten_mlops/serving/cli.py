@@ -44,6 +44,8 @@ def serve_command(
     from rakuten_mlops.serving.security import InsecureConfigError, check_signing_key, token_config
     from rakuten_mlops.serving.workers import reuse_port_supported, run_workers
 
+    if log_level not in LOG_LEVELS:
+        raise _fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
     settings = get_settings()
     try:
         token_config(settings)  # refuse an insecure configuration before any worker starts
@@ -55,9 +57,7 @@ def serve_command(
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     app = "rakuten_mlops.serving.app:create_app"
     host, port = host or settings.serve_host, port or settings.serve_port
-    # The app alone decides whose X-Forwarded-For to believe (RAKUTEN_TRUSTED_PROXIES).
-    if log_level not in LOG_LEVELS:
-        raise _fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
+    # proxy_headers off: the app alone decides whose X-Forwarded-For to believe (RAKUTEN_TRUSTED_PROXIES).
     options: dict[str, Any] = {
         "factory": True, "log_level": log_level, "access_log": access_log, "proxy_headers": False,
     }  # fmt: skip

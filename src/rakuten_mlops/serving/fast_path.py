@@ -11,7 +11,7 @@ one still reaches the server-error middleware). The route stays registered: Open
 other method or path, are the router's as before.
 
 The endpoint must take only the `Request` and return a `Response` (it validates and encodes its
-answer itself): `check_endpoint` refuses, when the app is built, a route that does not.
+answer itself): `check_endpoint` refuses, on the first request, a route that does not.
 """
 
 from __future__ import annotations
